@@ -1,0 +1,46 @@
+"""One exception hierarchy for MindPulse, free of any web framework.
+
+    MindPulseError
+     ├── InvalidProfile        a feature value breaks the schema (names the field and the rule)
+     ├── InvalidDataset        a CSV does not match the schema (names columns or line numbers)
+     ├── ModelUnavailable      no model is trained or loadable yet
+     ├── CorruptArtifact       a bundle is partial, tampered with or unreadable
+     └── FeedbackStoreError    the feedback file cannot be read or written
+
+Services map these to their own status codes (the API does so in one exception handler).
+"""
+
+from __future__ import annotations
+
+
+class MindPulseError(Exception):
+    """Base class of every error MindPulse raises on purpose."""
+
+
+class InvalidProfile(MindPulseError, ValueError):  # noqa: N818 - the domain name reads better
+    """A feature value breaks the schema."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}" if field else rule)
+
+
+class InvalidDataset(MindPulseError, ValueError):  # noqa: N818
+    """A dataset does not match the schema."""
+
+    def __init__(self, message: str, *, bad_lines: dict[int, str] | None = None) -> None:
+        self.bad_lines = dict(bad_lines or {})
+        super().__init__(message)
+
+
+class ModelUnavailable(MindPulseError, RuntimeError):  # noqa: N818
+    """No model is trained or loadable yet."""
+
+
+class CorruptArtifact(MindPulseError, RuntimeError):  # noqa: N818
+    """A model bundle is partial, tampered with or unreadable."""
+
+
+class FeedbackStoreError(MindPulseError, OSError):
+    """The feedback file cannot be read or written."""

@@ -1,0 +1,94 @@
+"""Environment configuration, read once at start-up and passed down (never read elsewhere)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+DEFAULT_RETRAIN_THRESHOLD = 50
+DEFAULT_DRIFT_THRESHOLD = 0.3
+DEFAULT_RETRAIN_MIN_ROWS = 1000
+DEFAULT_MAX_BATCH = 10_000
+DEFAULT_PROMOTION_TOLERANCE = 0.01
+DEFAULT_API_PORT = 8080
+DEFAULT_UI_PORT = 8081
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value MindPulse cannot use."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every knob of the platform; see `.env.example` for what each one does."""
+
+    data_dir: Path = Path("data")
+    artifacts_dir: Path = Path("artifacts")
+    reports_dir: Path = Path("reports")
+    retrain_threshold: int = DEFAULT_RETRAIN_THRESHOLD
+    drift_threshold: float = DEFAULT_DRIFT_THRESHOLD
+    retrain_min_rows: int = DEFAULT_RETRAIN_MIN_ROWS
+    promotion_tolerance: float = DEFAULT_PROMOTION_TOLERANCE
+    selection_metric: Literal["f1", "accuracy", "roc_auc", "precision", "recall"] = "f1"
+    max_batch: int = DEFAULT_MAX_BATCH
+    api_host: str = "127.0.0.1"
+    api_port: int = DEFAULT_API_PORT
+    api_workers: int = 1
+    ui_port: int = DEFAULT_UI_PORT
+    api_url: str = f"http://127.0.0.1:{DEFAULT_API_PORT}"
+    admin_token: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    seed: int = 42
+    mlflow_tracking_uri: str | None = None
+    mlflow_port: int = 5000
+    airflow_port: int = 8083
+
+    @property
+    def ref_data_path(self) -> Path:
+        """Reference set written at training (features, PCA components, target, prediction)."""
+        return self.data_dir / "ref_data.csv"
+
+    @property
+    def prod_data_path(self) -> Path:
+        """Append-only feedback file."""
+        return self.data_dir / "prod_data.csv"
+
+    @property
+    def dataset_path(self) -> Path:
+        """Base training set (generated, or the user's own CSV copied here)."""
+        return self.data_dir / "dataset.csv"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            value = env.get(field.name.upper())
+            if value is None or value == "":
+                continue
+            raw[field.name] = value
+        try:
+            return msgspec.convert(raw, cls, strict=False, dec_hook=_decode_path)
+        except msgspec.ValidationError as exc:
+            field, _, rule = _split_validation_message(str(exc))
+            raise ConfigError(f"environment variable {field.upper()}: {rule}") from exc
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
+
+
+def _split_validation_message(message: str) -> tuple[str, str, str]:
+    """Split msgspec's ``"<rule> - at `$.field`"`` into (field, path, rule)."""
+    rule, sep, where = message.rpartition(" - at `")
+    if not sep:
+        return "", "", message
+    path = where.rstrip("`")
+    field = path.removeprefix("$.").split(".")[0].split("[")[0]
+    return field, path, rule
