@@ -116,7 +116,7 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[
     )
 
     y_true = np.asarray(y_true, dtype=np.int64)
-    predicted = (probability >= 0.5).astype(np.int64)
+    predicted = (probability > 0.5).astype(np.int64)  # the same rule as every model.predict
     both_classes = len(np.unique(y_true)) == 2
     return {
         "accuracy": float(accuracy_score(y_true, predicted)),

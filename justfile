@@ -1,0 +1,49 @@
+# MindPulse commands. Logic lives in the members' console scripts; recipes only call them.
+
+set dotenv-load := true
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+uv := env("UV", "uv")
+
+# Train a model when none exists, then show it.
+default: sync
+    {{uv}} run --frozen mindpulse train --if-missing
+    {{uv}} run --frozen mindpulse model-info
+
+# Install every member and the dev tools from the lock.
+sync:
+    {{uv}} sync --frozen --all-packages
+
+# Generate the synthetic dataset (data/dataset.csv).
+generate-data *args: sync
+    {{uv}} run --frozen mindpulse generate-data {{args}}
+
+# Train all candidates, save a new version and make it current.
+train *args: sync
+    {{uv}} run --frozen mindpulse train {{args}}
+
+# Show the current model.
+model-info: sync
+    {{uv}} run --frozen mindpulse model-info
+
+# Make the previous version current again.
+rollback: sync
+    {{uv}} run --frozen mindpulse rollback
+
+# Lint, type-check and run every test.
+test *args: sync lint typecheck
+    {{uv}} run --frozen pytest {{args}}
+
+# Lint and format check.
+lint: sync
+    {{uv}} run --frozen ruff check .
+    {{uv}} run --frozen ruff format --check .
+
+# Strict type check of mp-core.
+typecheck: sync
+    {{uv}} run --frozen mypy packages/mp-core/src
+
+# Format the code.
+fmt: sync
+    {{uv}} run --frozen ruff format .
+    {{uv}} run --frozen ruff check --fix .

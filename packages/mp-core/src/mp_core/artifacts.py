@@ -1,0 +1,319 @@
+"""Versioned model bundles with a manifest, an atomic ``current`` pointer and rollback.
+
+Layout under ``ARTIFACTS_DIR``::
+
+    versions/v0001/   model.skops  pipeline.skops  fastpath.npz  manifest.json
+    versions/v0002/   ...
+    current.json      {"version": "v0002", "history": ["v0001"], "switched_at": "..."}
+
+A bundle is written into a hidden temporary folder, fsynced, then renamed into place, so a save
+that is interrupted never leaves a folder that looks complete. ``current.json`` is replaced
+atomically; any process notices a switch by a cheap ``stat`` (:meth:`ArtifactStore.pointer_state`).
+Loading checks every file's sha256 against the manifest and never executes code from the bundle:
+skops loads only scikit-learn and numpy types, the fast path is a plain ``.npz``.
+This module is the only one that touches these files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from mp_core.atomic import atomic_write_text, fsync_dir
+from mp_core.errors import CorruptArtifact, ModelUnavailable
+from mp_core.fastpath import FastScorer, export_fastpath, load_fastpath, save_fastpath
+
+if TYPE_CHECKING:
+    from mp_core.training import TrainingResult
+
+MODEL_FILE: Final = "model.skops"
+PIPELINE_FILE: Final = "pipeline.skops"
+FASTPATH_FILE: Final = "fastpath.npz"
+MANIFEST_FILE: Final = "manifest.json"
+POINTER_FILE: Final = "current.json"
+HISTORY_LIMIT: Final = 50
+STALE_TEMP_SECONDS: Final = 3600
+_VERSION_RE: Final = re.compile(r"^v(\d{4,})$")
+#: Only these modules' types may be rebuilt from a skops file.
+_TRUSTED_MODULE_PREFIXES: Final = ("sklearn.", "numpy.", "scipy.")
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC with seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedScorer:
+    """A verified fast-path scorer and the manifest of its version."""
+
+    version: str
+    scorer: FastScorer
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """A verified scikit-learn bundle: fitted preprocessor, fitted model, manifest."""
+
+    version: str
+    preprocessor: Any
+    model: Any
+    manifest: dict[str, Any]
+
+
+class ArtifactStore:
+    """The versioned model store under one directory (``ARTIFACTS_DIR``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.versions_dir = self.root / "versions"
+        self.pointer_path = self.root / POINTER_FILE
+
+    # -- reading ---------------------------------------------------------------------------
+    def versions(self) -> list[str]:
+        """Complete version folders, oldest first."""
+        if not self.versions_dir.is_dir():
+            return []
+        found = [p.name for p in self.versions_dir.iterdir() if _VERSION_RE.match(p.name)]
+        return sorted(found, key=lambda name: int(name[1:]))
+
+    def pointer(self) -> dict[str, Any] | None:
+        """The parsed ``current.json``, or None when no version was ever promoted."""
+        try:
+            raw = self.pointer_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or not isinstance(data.get("version"), str):
+                raise ValueError("no version")
+        except ValueError as exc:
+            raise CorruptArtifact(f"{self.pointer_path} is unreadable: {exc}") from None
+        return data
+
+    def current_version(self) -> str | None:
+        pointer = self.pointer()
+        return None if pointer is None else str(pointer["version"])
+
+    def pointer_state(self) -> tuple[int, int] | None:
+        """(inode, mtime) of the pointer: changes whenever the current version is switched."""
+        try:
+            st = os.stat(self.pointer_path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def manifest(self, version: str | None = None) -> dict[str, Any]:
+        """The manifest of ``version`` (default: current), unverified."""
+        folder = self._folder(version)
+        try:
+            data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CorruptArtifact(f"{folder.name}: {MANIFEST_FILE} is missing") from None
+        except ValueError as exc:
+            raise CorruptArtifact(f"{folder.name}: {MANIFEST_FILE} is unreadable: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+            raise CorruptArtifact(f"{folder.name}: {MANIFEST_FILE} has no file list")
+        return data
+
+    def verify(self, version: str | None = None) -> dict[str, Any]:
+        """Check every file of a bundle against its manifest; return the manifest."""
+        folder = self._folder(version)
+        manifest = self.manifest(folder.name)
+        for name, expected in manifest["files"].items():
+            path = folder / name
+            if not path.is_file():
+                raise CorruptArtifact(f"{folder.name}: {name} is missing")
+            if sha256_file(path) != expected:
+                raise CorruptArtifact(f"{folder.name}: {name} does not match its sha256")
+        for required in (MODEL_FILE, PIPELINE_FILE, FASTPATH_FILE):
+            if required not in manifest["files"]:
+                raise CorruptArtifact(f"{folder.name}: manifest does not list {required}")
+        return manifest
+
+    def load_scorer(self, version: str | None = None) -> LoadedScorer:
+        """The verified fast-path scorer of ``version`` (default: current); no scikit-learn."""
+        folder = self._folder(version)
+        manifest = self.verify(folder.name)
+        try:
+            scorer = load_fastpath(folder / FASTPATH_FILE)
+        except (ValueError, KeyError, OSError) as exc:
+            raise CorruptArtifact(f"{folder.name}: {FASTPATH_FILE} is unusable: {exc}") from None
+        return LoadedScorer(version=folder.name, scorer=scorer, manifest=manifest)
+
+    def load_bundle(self, version: str | None = None) -> Bundle:
+        """The verified scikit-learn objects of ``version`` (default: current)."""
+        folder = self._folder(version)
+        manifest = self.verify(folder.name)
+        return Bundle(
+            version=folder.name,
+            preprocessor=_load_skops(folder / PIPELINE_FILE),
+            model=_load_skops(folder / MODEL_FILE),
+            manifest=manifest,
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+    def save(self, result: TrainingResult, *, extra: dict[str, Any] | None = None) -> str:
+        """Write a new bundle (not yet current) and return its version name."""
+        import skops.io
+
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temporaries()
+        temp = self.versions_dir / f".tmp-{uuid.uuid4().hex}"
+        temp.mkdir()
+        try:
+            skops.io.dump(result.model, temp / MODEL_FILE)
+            skops.io.dump(result.preprocessor, temp / PIPELINE_FILE)
+            save_fastpath(export_fastpath(result.preprocessor, result.model), temp / FASTPATH_FILE)
+            files = {
+                name: sha256_file(temp / name) for name in (MODEL_FILE, PIPELINE_FILE, FASTPATH_FILE)
+            }
+            for name in files:
+                _fsync_file(temp / name)
+            manifest = _manifest(result, files, extra or {})
+            return self._publish(temp, manifest)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+
+    def promote(self, version: str) -> None:
+        """Make ``version`` current (after verifying it); the old one goes into the history."""
+        self.load_scorer(version)  # refuses a partial or corrupted bundle
+        pointer = self.pointer()
+        history: list[str] = []
+        if pointer is not None:
+            history = [pointer["version"], *pointer.get("history", [])]
+        history = [v for v in history if v != version][:HISTORY_LIMIT]
+        self._write_pointer(version, history)
+
+    def rollback(self) -> str:
+        """Make the previous version current again and return it."""
+        pointer = self.pointer()
+        if pointer is None:
+            raise ModelUnavailable("no model has been promoted yet: run `just train`")
+        history = [v for v in pointer.get("history", []) if (self.versions_dir / v).is_dir()]
+        if not history:
+            raise ModelUnavailable(f"{pointer['version']} is the only version: nothing to roll back to")
+        previous, rest = history[0], history[1:]
+        self.load_scorer(previous)
+        self._write_pointer(previous, rest)
+        return previous
+
+    # -- internals -------------------------------------------------------------------------
+    def _folder(self, version: str | None) -> Path:
+        if version is None:
+            version = self.current_version()
+            if version is None:
+                raise ModelUnavailable("no model: run `just train`")
+        if not _VERSION_RE.match(version):
+            raise CorruptArtifact(f"{version!r} is not a version name")
+        folder = self.versions_dir / version
+        if not folder.is_dir():
+            raise CorruptArtifact(f"{version}: bundle folder is missing")
+        return folder
+
+    def _publish(self, temp: Path, manifest: dict[str, Any]) -> str:
+        """Rename the finished temporary folder to the next free version name."""
+        for _ in range(100):
+            existing = self.versions()
+            number = int(existing[-1][1:]) + 1 if existing else 1
+            version = f"v{number:04d}"
+            manifest["version"] = version
+            manifest_path = temp / MANIFEST_FILE
+            manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            _fsync_file(manifest_path)
+            fsync_dir(temp)
+            try:
+                os.rename(temp, self.versions_dir / version)
+            except OSError:
+                continue  # another process took this number first
+            fsync_dir(self.versions_dir)
+            return version
+        raise CorruptArtifact("could not allocate a version name")
+
+    def _write_pointer(self, version: str, history: list[str]) -> None:
+        payload = {"version": version, "history": history, "switched_at": utc_now()}
+        atomic_write_text(self.pointer_path, json.dumps(payload, indent=2) + "\n")
+
+    def _remove_stale_temporaries(self) -> None:
+        now = time.time()
+        for path in self.versions_dir.glob(".tmp-*"):
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
+                    shutil.rmtree(path)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _load_skops(path: Path) -> Any:
+    import skops.io
+
+    try:
+        untrusted = skops.io.get_untrusted_types(file=path)
+        refused = [t for t in untrusted if not t.startswith(_TRUSTED_MODULE_PREFIXES)]
+        if refused:
+            raise CorruptArtifact(f"{path.name} holds types that are not allowed: {refused}")
+        return skops.io.load(path, trusted=untrusted)
+    except CorruptArtifact:
+        raise
+    except Exception as exc:  # skops raises many kinds on a damaged archive
+        raise CorruptArtifact(f"{path.parent.name}: {path.name} is unreadable: {exc}") from None
+
+
+def library_versions() -> dict[str, str]:
+    names = ("mp-core", "numpy", "pandas", "scikit-learn", "skops", "msgspec")
+    found = {"python": platform.python_version()}
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
+
+
+def _manifest(result: TrainingResult, files: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": None,  # set when the folder is published
+        "created_at": utc_now(),
+        "algorithm": result.algorithm,
+        "params": result.winner.params,
+        "metrics": result.metrics,
+        "selection_metric": result.selection_metric,
+        "candidates": {
+            c.algorithm: {"metrics": c.metrics, "fit_seconds": round(c.fit_seconds, 3)}
+            for c in result.candidates
+        },
+        "training_rows": result.train_rows,
+        "test_rows": result.test_rows,
+        "data_hash": result.data_hash,
+        "n_components": result.n_components,
+        "training_seconds": round(result.seconds, 3),
+        "libraries": library_versions(),
+        "files": files,
+        **extra,
+    }

@@ -1,0 +1,199 @@
+"""The feedback store: durable, append-only ``prod_data.csv``.
+
+Each row is written under an exclusive ``flock`` and fsynced before :meth:`FeedbackStore.append`
+returns, so rows from several worker processes never interleave and an acknowledged row survives
+a crash. A crash in the middle of a write can leave a torn last line without its newline; the
+next writer (or :meth:`FeedbackStore.repair` at start-up) cuts it off, and readers never look
+past the last newline. This is the only module that touches the file, behind a small interface
+(append one row, count, read rows since a point) that a database could implement as well.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Final
+
+import msgspec
+
+from mp_core.errors import FeedbackStoreError
+from mp_core.schema import FEATURE_NAMES, StudentProfile
+
+if TYPE_CHECKING:
+    from mp_core.dataset import LoadedDataset
+
+PROD_COLUMNS: Final[tuple[str, ...]] = (
+    "timestamp",
+    "model_version",
+    *FEATURE_NAMES,
+    "prediction",
+    "probability",
+    "actual",
+)
+_HEADER: Final = (",".join(PROD_COLUMNS) + "\n").encode()
+
+
+class FeedbackRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One acknowledged feedback: the profile, what the model said, and what is true."""
+
+    profile: StudentProfile
+    prediction: int
+    probability: float
+    actual: int
+    model_version: str
+    timestamp: str | None = None  # filled with the current UTC time when omitted
+
+
+def format_row(record: FeedbackRecord) -> bytes:
+    """The CSV line for ``record``, newline included."""
+    timestamp = record.timestamp or datetime.now(UTC).isoformat(timespec="milliseconds")
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(
+        [
+            timestamp,
+            record.model_version,
+            *msgspec.structs.astuple(record.profile),
+            record.prediction,
+            repr(float(record.probability)),
+            record.actual,
+        ]
+    )
+    return buffer.getvalue().encode()
+
+
+class FeedbackStore:
+    """Append-only CSV of feedback rows at ``path`` (created with its header on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        # Rows counted so far and the byte offset they end at: counting resumes from there.
+        self._counted_bytes = 0
+        self._counted_rows = 0
+
+    @contextmanager
+    def _locked(self) -> Iterator[IO[bytes]]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+b")  # noqa: SIM115 - closed below, after unlocking
+        except OSError as exc:
+            raise FeedbackStoreError(f"cannot open {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield handle
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        finally:
+            handle.close()
+
+    def append(self, record: FeedbackRecord) -> int:
+        """Write one row durably; return the number of rows now stored."""
+        line = format_row(record)
+        with self._locked() as handle:
+            size = self._repair_locked(handle)
+            try:
+                if size == 0:
+                    handle.write(_HEADER)
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                # Cut back whatever part of the row reached the file, so nothing torn stays.
+                handle.truncate(size)
+                raise FeedbackStoreError(f"cannot write {self.path}: {exc.strerror}") from None
+            return self._count_locked(handle)
+
+    def count(self) -> int:
+        """Rows stored (complete lines after the header)."""
+        if not self.path.exists():
+            return 0
+        with self._locked() as handle:
+            return self._count_locked(handle)
+
+    def repair(self) -> int:
+        """Cut off a torn last line left by a crash; return the bytes removed."""
+        if not self.path.exists():
+            return 0
+        with self._locked() as handle:
+            before = os.fstat(handle.fileno()).st_size
+            return before - self._repair_locked(handle)
+
+    def read(self, since: int = 0) -> LoadedDataset:
+        """Valid rows after the first ``since`` ones, typed; malformed rows in ``bad_lines``."""
+        from mp_core.dataset import LoadedDataset, parse_csv_text
+
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        complete = data[: data.rfind(b"\n") + 1]  # never past the last newline
+        if not complete:
+            complete = _HEADER
+        header, _, body = complete.partition(b"\n")
+        if since > 0:
+            lines = body.split(b"\n")
+            body = b"\n".join(lines[since:]) if since < len(lines) - 1 else b""
+        text = (header + b"\n" + body).decode("utf-8", errors="replace")
+        loaded: LoadedDataset = parse_csv_text(
+            text,
+            source=str(self.path),
+            binary_columns=("prediction", "actual"),
+            float_columns=("probability",),
+            keep_columns=("timestamp", "model_version"),
+            on_bad="skip",
+        )
+        if since > 0:  # report line numbers as they are in the file
+            loaded.bad_lines = {line + since: why for line, why in loaded.bad_lines.items()}
+        loaded.frame = loaded.frame[list(PROD_COLUMNS)]
+        return loaded
+
+    def _repair_locked(self, handle: IO[bytes]) -> int:
+        """With the lock held: drop bytes after the last newline; return the new size."""
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            return 0
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return size
+        # Walk back to the last newline; a torn line is at most one row long.
+        position = size
+        while position > 0:
+            start = max(0, position - 4096)
+            handle.seek(start)
+            chunk = handle.read(position - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                new_size = start + cut + 1
+                break
+            position = start
+        else:
+            new_size = 0
+        handle.truncate(new_size)
+        handle.flush()
+        os.fsync(handle.fileno())
+        return new_size
+
+    def _count_locked(self, handle: IO[bytes]) -> int:
+        size = os.fstat(handle.fileno()).st_size
+        if size < self._counted_bytes:  # cut back by a repair: count again
+            self._counted_bytes = self._counted_rows = 0
+        handle.seek(self._counted_bytes)
+        newlines = 0
+        remaining = size - self._counted_bytes
+        while remaining > 0:
+            chunk = handle.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            newlines += chunk.count(b"\n")
+            remaining -= len(chunk)
+        if self._counted_bytes == 0 and newlines:
+            newlines -= 1  # the header line
+        self._counted_rows += newlines
+        self._counted_bytes = size
+        return self._counted_rows
