@@ -215,7 +215,7 @@ class ArtifactStore:
         history = [v for v in pointer.get("history", []) if (self.versions_dir / v).is_dir()]
         if not history:
             raise ModelUnavailable(f"{pointer['version']} is the only version: nothing to roll back to")
-        previous, rest = history[0], history[1:]
+        previous, rest = str(history[0]), history[1:]
         self.load_scorer(previous)
         self._write_pointer(previous, rest)
         return previous

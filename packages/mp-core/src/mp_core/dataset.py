@@ -185,3 +185,29 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     from mp_core.atomic import atomic_write_text
 
     atomic_write_text(path, frame.to_csv(index=False))
+
+
+def base_dataset_info_path(dataset_path: Path) -> Path:
+    """Where the base dataset's provenance (synthetic seed, or the user's file) is kept."""
+    return dataset_path.with_suffix(".json")
+
+
+def save_base_dataset(frame: pd.DataFrame, path: Path, source: dict[str, object]) -> None:
+    """Write the base training set and a small JSON note of where it came from."""
+    import json
+
+    from mp_core.atomic import atomic_write_text
+
+    write_csv(frame[[*FEATURE_NAMES, TARGET]], path)
+    atomic_write_text(base_dataset_info_path(path), json.dumps(source, indent=2) + "\n")
+
+
+def base_dataset_source(path: Path) -> dict[str, object]:
+    """The provenance note of the base dataset ({} when unknown)."""
+    import json
+
+    try:
+        data = json.loads(base_dataset_info_path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -158,7 +158,7 @@ def predicted_class(probability: float) -> int:
 def save_fastpath(arrays: Arrays, path: Path) -> None:
     """Write exported arrays as an uncompressed ``.npz`` (no pickled objects)."""
     with path.open("wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, allow_pickle=False, **arrays)
 
 
 def load_fastpath(path: Path) -> FastScorer:
@@ -242,7 +242,7 @@ def _export_model(model: Any) -> Arrays:
     raise ValueError(f"no fast path for {name}")
 
 
-def _pack_trees(trees: list[tuple[np.ndarray, ...]]) -> Arrays:
+def _pack_trees(trees: Sequence[tuple[Any, ...]]) -> Arrays:
     """Pad trees into (n_trees, max_nodes) arrays where every leaf points to itself."""
     width = max(len(t[0]) for t in trees)
     n = len(trees)

@@ -27,12 +27,13 @@ TARGET: Final = "Depression"
 
 
 def _meta(label: str, help_text: str, unit: str | None = None, **bounds: float) -> msgspec.Meta:
-    return msgspec.Meta(
+    meta: msgspec.Meta = msgspec.Meta(
         title=label,
         description=help_text,
         extra={"unit": unit, "label": label},
-        **bounds,  # type: ignore[arg-type]
+        **bounds,  # type: ignore[call-overload]
     )
+    return meta
 
 
 class StudentProfile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

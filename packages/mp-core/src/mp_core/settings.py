@@ -66,11 +66,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """Build settings from ``environ`` (default: the process environment)."""
         env = os.environ if environ is None else environ
         raw: dict[str, object] = {}
-        for field in msgspec.structs.fields(cls):
-            value = env.get(field.name.upper())
+        for info in msgspec.structs.fields(cls):
+            value = env.get(info.name.upper())
             if value is None or value == "":
                 continue
-            raw[field.name] = value
+            raw[info.name] = value
         try:
             return msgspec.convert(raw, cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as exc:

@@ -168,7 +168,7 @@ def true_probability(frame: pd.DataFrame) -> np.ndarray:
         frame["Physical_Activity"].to_numpy(float),
         frame["Stress_Level"].to_numpy(float),
     )
-    return 1.0 / (1.0 + np.exp(-logit))
+    return np.asarray(1.0 / (1.0 + np.exp(-logit)))
 
 
 def bayes_accuracy(frame: pd.DataFrame) -> float:

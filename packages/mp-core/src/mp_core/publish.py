@@ -1,0 +1,41 @@
+"""Turn a training result into a saved version, and optionally the current one.
+
+Used by ``mindpulse train`` and by the API's retrain job, so both write the same files: the
+bundle (through the artifact store) and ``ref_data.csv`` for the version that becomes current.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mp_core.artifacts import ArtifactStore
+from mp_core.dataset import write_csv
+from mp_core.training import reference_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mp_core.settings import Settings
+    from mp_core.training import TrainingResult
+
+
+def save_version(
+    settings: Settings,
+    result: TrainingResult,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Save ``result`` as a new version (not current yet) and return its name."""
+    return ArtifactStore(settings.artifacts_dir).save(result, extra=extra)
+
+
+def promote_version(
+    settings: Settings, version: str, result: TrainingResult, frame: pd.DataFrame
+) -> None:
+    """Make ``version`` current, then write its ``ref_data.csv`` (the reports' reference set).
+
+    Serving depends on the pointer alone, so it is switched first; the reference set follows
+    and is replaced atomically, so a report reads either the old one or the new one.
+    """
+    ArtifactStore(settings.artifacts_dir).promote(version)
+    write_csv(reference_frame(result, frame), settings.ref_data_path)

@@ -1,0 +1,82 @@
+"""Fixtures for data and models: temporary directories, settings, a small trained model.
+
+The model is trained once per test session on a few thousand synthetic rows and copied into
+each test's own folders, so tests stay fast and never share files.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mp_core.settings import Settings
+
+TINY_ROWS = 3000
+
+
+def settings_for(root: Path, **overrides: object) -> Settings:
+    """Settings whose data, artifacts and reports folders live under ``root``."""
+    values: dict[str, object] = {
+        "data_dir": root / "data",
+        "artifacts_dir": root / "artifacts",
+        "reports_dir": root / "reports",
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def train_into(settings: Settings, *, rows: int = TINY_ROWS, seed: int = 42,
+               candidates: tuple[str, ...] = ("logistic_regression",)) -> str:
+    """Generate ``rows`` synthetic rows, train, save and promote; return the version."""
+    from mp_core.dataset import save_base_dataset
+    from mp_core.publish import promote_version, save_version
+    from mp_core.synthetic import generate
+    from mp_core.training import TrainConfig, train
+
+    frame = generate(rows, seed)
+    save_base_dataset(frame, settings.dataset_path, {"source": "synthetic", "rows": rows, "seed": seed})
+    result = train(frame, TrainConfig(seed=seed, candidates=candidates, n_jobs=1))  # type: ignore[arg-type]
+    version = save_version(settings, result, extra={"data_source": {"source": "synthetic"}})
+    promote_version(settings, version, result, frame)
+    return version
+
+
+@pytest.fixture
+def mp_settings(tmp_path: Path) -> Settings:
+    """Empty data, artifacts and reports folders under the test's tmp_path."""
+    return settings_for(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def _trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("trained-template")
+    train_into(settings_for(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def _forest_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("forest-template")
+    train_into(settings_for(root), candidates=("random_forest",))
+    return root
+
+
+def _copy_template(template: Path, target: Path) -> Settings:
+    for name in ("data", "artifacts"):
+        shutil.copytree(template / name, target / name)
+    return settings_for(target)
+
+
+@pytest.fixture
+def trained_settings(_trained_template: Path, tmp_path: Path) -> Iterator[Settings]:
+    """Settings with a small logistic-regression model already current (version v0001)."""
+    yield _copy_template(_trained_template, tmp_path)
+
+
+@pytest.fixture
+def forest_settings(_forest_template: Path, tmp_path: Path) -> Iterator[Settings]:
+    """Settings with a small random-forest model already current (version v0001)."""
+    yield _copy_template(_forest_template, tmp_path)
