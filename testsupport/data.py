@@ -28,8 +28,13 @@ def settings_for(root: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def train_into(settings: Settings, *, rows: int = TINY_ROWS, seed: int = 42,
-               candidates: tuple[str, ...] = ("logistic_regression",)) -> str:
+def train_into(
+    settings: Settings,
+    *,
+    rows: int = TINY_ROWS,
+    seed: int = 42,
+    candidates: tuple[str, ...] = ("logistic_regression",),
+) -> str:
     """Generate ``rows`` synthetic rows, train, save and promote; return the version."""
     from mp_core.dataset import save_base_dataset
     from mp_core.publish import promote_version, save_version
@@ -37,7 +42,9 @@ def train_into(settings: Settings, *, rows: int = TINY_ROWS, seed: int = 42,
     from mp_core.training import TrainConfig, train
 
     frame = generate(rows, seed)
-    save_base_dataset(frame, settings.dataset_path, {"source": "synthetic", "rows": rows, "seed": seed})
+    save_base_dataset(
+        frame, settings.dataset_path, {"source": "synthetic", "rows": rows, "seed": seed}
+    )
     result = train(frame, TrainConfig(seed=seed, candidates=candidates, n_jobs=1))  # type: ignore[arg-type]
     version = save_version(settings, result, extra={"data_source": {"source": "synthetic"}})
     promote_version(settings, version, result, frame)

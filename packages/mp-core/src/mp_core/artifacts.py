@@ -187,7 +187,8 @@ class ArtifactStore:
             skops.io.dump(result.preprocessor, temp / PIPELINE_FILE)
             save_fastpath(export_fastpath(result.preprocessor, result.model), temp / FASTPATH_FILE)
             files = {
-                name: sha256_file(temp / name) for name in (MODEL_FILE, PIPELINE_FILE, FASTPATH_FILE)
+                name: sha256_file(temp / name)
+                for name in (MODEL_FILE, PIPELINE_FILE, FASTPATH_FILE)
             }
             for name in files:
                 _fsync_file(temp / name)
@@ -214,7 +215,9 @@ class ArtifactStore:
             raise ModelUnavailable("no model has been promoted yet: run `just train`")
         history = [v for v in pointer.get("history", []) if (self.versions_dir / v).is_dir()]
         if not history:
-            raise ModelUnavailable(f"{pointer['version']} is the only version: nothing to roll back to")
+            raise ModelUnavailable(
+                f"{pointer['version']} is the only version: nothing to roll back to"
+            )
         previous, rest = str(history[0]), history[1:]
         self.load_scorer(previous)
         self._write_pointer(previous, rest)
@@ -296,7 +299,9 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def _manifest(result: TrainingResult, files: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
+def _manifest(
+    result: TrainingResult, files: dict[str, str], extra: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "version": None,  # set when the folder is published
         "created_at": utc_now(),

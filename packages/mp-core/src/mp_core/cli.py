@@ -57,7 +57,12 @@ def generate_data(args: argparse.Namespace, settings: Settings) -> int:
         frame = generate(args.rows, args.seed, drift=drift)
         progress.update(task, advance=1, description="writing CSV")
         if output == settings.dataset_path:
-            source = {"source": "synthetic", "rows": args.rows, "seed": args.seed, "drift": args.drift}
+            source = {
+                "source": "synthetic",
+                "rows": args.rows,
+                "seed": args.seed,
+                "drift": args.drift,
+            }
             save_base_dataset(frame, output, source)
         else:
             write_csv(frame, output)
@@ -70,7 +75,9 @@ def generate_data(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _base_frame(args: argparse.Namespace, settings: Settings, console: Console) -> tuple[pd.DataFrame, dict[str, object]]:
+def _base_frame(
+    args: argparse.Namespace, settings: Settings, console: Console
+) -> tuple[pd.DataFrame, dict[str, object]]:
     """The user's CSV when given, else the saved base dataset, else a fresh synthetic one."""
     from mp_core.dataset import base_dataset_source, load_dataset, save_base_dataset
     from mp_core.synthetic import generate
@@ -129,14 +136,17 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _summary(result: TrainingResult, version: str, bayes: float | None, settings: Settings) -> dict[str, Any]:
+def _summary(
+    result: TrainingResult, version: str, bayes: float | None, settings: Settings
+) -> dict[str, Any]:
     return {
         "version": version,
         "algorithm": result.algorithm,
         "selection_metric": result.selection_metric,
         "metrics": result.metrics,
         "candidates": {
-            c.algorithm: {**c.metrics, "fit_seconds": round(c.fit_seconds, 3)} for c in result.candidates
+            c.algorithm: {**c.metrics, "fit_seconds": round(c.fit_seconds, 3)}
+            for c in result.candidates
         },
         "bayes_accuracy": bayes,
         "train_rows": result.train_rows,
@@ -155,26 +165,30 @@ def _print_summary(
 ) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Candidates on {result.test_rows:,} held-out rows (chosen by {result.selection_metric})")
+    table = Table(
+        title=f"Candidates on {result.test_rows:,} held-out rows (chosen by {result.selection_metric})"
+    )
     table.add_column("model")
     for name in (*METRIC_COLUMNS, "fit s"):
         table.add_column(name, justify="right")
     for c in result.candidates:
         marker = " *" if c is result.winner else ""
-        cells = [
-            "-" if c.metrics.get(m) is None else f"{c.metrics[m]:.4f}" for m in METRIC_COLUMNS
-        ]
+        cells = ["-" if c.metrics.get(m) is None else f"{c.metrics[m]:.4f}" for m in METRIC_COLUMNS]
         table.add_row(c.algorithm + marker, *cells, f"{c.fit_seconds:.2f}")
     console.print(table)
     accuracy = result.metrics["accuracy"]
-    console.print(f"Chosen: [bold]{result.algorithm}[/] -> version [bold]{version}[/] (now current)")
+    console.print(
+        f"Chosen: [bold]{result.algorithm}[/] -> version [bold]{version}[/] (now current)"
+    )
     if bayes is not None:
         console.print(
             f"Accuracy {accuracy:.4f} vs Bayes-optimal {bayes:.4f} on the same rows "
             f"(gap {100 * (bayes - accuracy):+.2f} points)"
         )
     console.print(f"Trained on {result.train_rows:,} rows in {result.seconds:.1f} s.")
-    console.print(f"Wrote {settings.artifacts_dir / 'versions' / version}/ and {settings.ref_data_path}")
+    console.print(
+        f"Wrote {settings.artifacts_dir / 'versions' / version}/ and {settings.ref_data_path}"
+    )
 
 
 def model_info(args: argparse.Namespace, settings: Settings) -> int:
@@ -200,7 +214,9 @@ def model_info(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(info, indent=2))
         return 0
     console = _console()
-    console.print(f"Current model [bold]{version}[/]: {info['algorithm']}, trained {info['created_at']}")
+    console.print(
+        f"Current model [bold]{version}[/]: {info['algorithm']}, trained {info['created_at']}"
+    )
     console.print(
         "  " + "  ".join(f"{k} {v:.4f}" for k, v in info["metrics"].items() if v is not None)
     )

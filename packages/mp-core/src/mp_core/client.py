@@ -102,7 +102,9 @@ def _decode(response: httpx.Response, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(response.content, type=kind)
     except msgspec.ValidationError as exc:
-        raise ApiError(f"unexpected response from the API: {exc}", status=response.status_code) from None
+        raise ApiError(
+            f"unexpected response from the API: {exc}", status=response.status_code
+        ) from None
 
 
 def _health(response: httpx.Response) -> Health:

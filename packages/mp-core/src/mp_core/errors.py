@@ -17,7 +17,7 @@ class MindPulseError(Exception):
     """Base class of every error MindPulse raises on purpose."""
 
 
-class InvalidProfile(MindPulseError, ValueError):  # noqa: N818 - the domain name reads better
+class InvalidProfile(MindPulseError, ValueError):
     """A feature value breaks the schema."""
 
     def __init__(self, field: str, rule: str) -> None:
@@ -26,7 +26,7 @@ class InvalidProfile(MindPulseError, ValueError):  # noqa: N818 - the domain nam
         super().__init__(f"{field}: {rule}" if field else rule)
 
 
-class InvalidDataset(MindPulseError, ValueError):  # noqa: N818
+class InvalidDataset(MindPulseError, ValueError):
     """A dataset does not match the schema."""
 
     def __init__(self, message: str, *, bad_lines: dict[int, str] | None = None) -> None:
@@ -34,11 +34,11 @@ class InvalidDataset(MindPulseError, ValueError):  # noqa: N818
         super().__init__(message)
 
 
-class ModelUnavailable(MindPulseError, RuntimeError):  # noqa: N818
+class ModelUnavailable(MindPulseError, RuntimeError):
     """No model is trained or loadable yet."""
 
 
-class CorruptArtifact(MindPulseError, RuntimeError):  # noqa: N818
+class CorruptArtifact(MindPulseError, RuntimeError):
     """A model bundle is partial, tampered with or unreadable."""
 
 

@@ -52,8 +52,12 @@ class FastScorer:
         self._bias = np.asarray(arrays["bias"], dtype=np.float64)  # (k,)
         # One table per categorical feature, with a last row of zeros for unknown values (-1).
         self._tables = [
-            np.vstack([np.asarray(arrays[f"table_{name}"], dtype=np.float64),
-                       np.zeros((1, self._bias.shape[0]))])
+            np.vstack(
+                [
+                    np.asarray(arrays[f"table_{name}"], dtype=np.float64),
+                    np.zeros((1, self._bias.shape[0])),
+                ]
+            )
             for name in CATEGORICAL_FEATURES
         ]
         self._index = [
@@ -101,7 +105,9 @@ class FastScorer:
         numeric = np.array([_numeric_of(p) for p in profiles], dtype=np.float64).reshape(-1, 7)
         gender_index, department_index = self._index
         codes = (
-            np.fromiter((gender_index.get(p.Gender, -1) for p in profiles), np.int64, len(profiles)),
+            np.fromiter(
+                (gender_index.get(p.Gender, -1) for p in profiles), np.int64, len(profiles)
+            ),
             np.fromiter(
                 (department_index.get(p.Department, -1) for p in profiles), np.int64, len(profiles)
             ),

@@ -126,7 +126,7 @@ class FeedbackStore:
 
     def read(self, since: int = 0) -> LoadedDataset:
         """Valid rows after the first ``since`` ones, typed; malformed rows in ``bad_lines``."""
-        from mp_core.dataset import LoadedDataset, parse_csv_text
+        from mp_core.dataset import parse_csv_text
 
         try:
             data = self.path.read_bytes()

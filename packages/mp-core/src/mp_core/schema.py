@@ -43,7 +43,8 @@ class StudentProfile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     Gender: Annotated[Gender, _meta("Gender", "Gender the student identifies with.")]
     Department: Annotated[Department, _meta("Department", "Field of study.")]
     CGPA: Annotated[
-        float, _meta("CGPA", "Cumulative grade point average on a 0-4 scale.", "/ 4", ge=0.0, le=4.0)
+        float,
+        _meta("CGPA", "Cumulative grade point average on a 0-4 scale.", "/ 4", ge=0.0, le=4.0),
     ]
     Sleep_Duration: Annotated[
         float, _meta("Sleep", "Average hours of sleep per day.", "hours/day", ge=0.0, le=24.0)
@@ -54,7 +55,9 @@ class StudentProfile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ]
     Social_Media_Hours: Annotated[
         float,
-        _meta("Social media", "Average hours on social media per day.", "hours/day", ge=0.0, le=24.0),
+        _meta(
+            "Social media", "Average hours on social media per day.", "hours/day", ge=0.0, le=24.0
+        ),
     ]
     Physical_Activity: Annotated[
         float,
@@ -67,7 +70,8 @@ class StudentProfile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         ),
     ]
     Stress_Level: Annotated[
-        int, _meta("Stress level", "Self-rated stress, 1 (calm) to 10 (extreme).", "1-10", ge=1, le=10)
+        int,
+        _meta("Stress level", "Self-rated stress, 1 (calm) to 10 (extreme).", "1-10", ge=1, le=10),
     ]
 
     def __post_init__(self) -> None:
@@ -147,7 +151,9 @@ def _resolve(annotation: object) -> object:
     return annotation
 
 
-FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in msgspec.structs.fields(StudentProfile))
+FEATURE_NAMES: Final[tuple[str, ...]] = tuple(
+    f.name for f in msgspec.structs.fields(StudentProfile)
+)
 NUMERIC_FEATURES: Final[tuple[str, ...]] = (
     "Age",
     "CGPA",

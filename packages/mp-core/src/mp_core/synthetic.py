@@ -60,8 +60,9 @@ class Drift:
 
     @property
     def is_none(self) -> bool:
-        return not any((self.sleep_hours, self.social_media_hours, self.stress_levels,
-                        self.activity_minutes))
+        return not any(
+            (self.sleep_hours, self.social_media_hours, self.stress_levels, self.activity_minutes)
+        )
 
 
 #: The drift used in tests and demos: students sleep less and scroll more.
@@ -130,9 +131,7 @@ def generate(
         0,
     )
     cgpa = np.round(
-        np.clip(
-            3.0 + 0.08 * (study - 4) - 0.06 * (social - 3) + rng.normal(0, 0.35, n_rows), 0, 4
-        ),
+        np.clip(3.0 + 0.08 * (study - 4) - 0.06 * (social - 3) + rng.normal(0, 0.35, n_rows), 0, 4),
         2,
     )
     probability = 1.0 / (1.0 + np.exp(-true_logit(age, cgpa, sleep, social, activity, stress)))

@@ -126,7 +126,7 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[
         "roc_auc": float(roc_auc_score(y_true, probability)) if both_classes else None,
         "brier": float(brier_score_loss(y_true, probability, labels=[0, 1])),
         "confusion_matrix": confusion_matrix(y_true, predicted, labels=[0, 1]).tolist(),
-        "rows": int(len(y_true)),
+        "rows": len(y_true),
     }
 
 
@@ -143,9 +143,7 @@ def split_rows(target: np.ndarray, test_size: float, seed: int) -> np.ndarray:
     from sklearn.model_selection import train_test_split
 
     indices = np.arange(len(target))
-    _, test_idx = train_test_split(
-        indices, test_size=test_size, random_state=seed, stratify=target
-    )
+    _, test_idx = train_test_split(indices, test_size=test_size, random_state=seed, stratify=target)
     mask = np.zeros(len(target), dtype=bool)
     mask[test_idx] = True
     return mask
