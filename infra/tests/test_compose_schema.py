@@ -1,0 +1,86 @@
+"""compose.yaml against the Compose Specification: the vendored JSON schema always, and
+``docker compose config`` too wherever the compose plugin is installed (it needs no engine)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from infra.tests.dockerfiles import COMPOSE_DIR
+
+SCHEMA_PATH = COMPOSE_DIR / "schema" / "compose-spec.json"
+COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
+
+# A validator takes a compose file and returns the problems it found (empty: valid).
+Validator = Callable[[Path], list[str]]
+
+
+def _schema_problems(path: Path) -> list[str]:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
+        for error in validator.iter_errors(document)
+    ]
+
+
+def _compose_config_problems(path: Path) -> list[str]:
+    docker = shutil.which("docker")
+    assert docker is not None
+    command = [docker, "compose", "-f", str(path), "--profile", "reporting", "config", "--quiet"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return [completed.stderr.strip() or "failed"] if completed.returncode else []
+
+
+def _compose_plugin_available() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        probe = subprocess.run(
+            [docker, "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return probe.returncode == 0
+
+
+def _available_validators() -> list[Any]:
+    validators = [pytest.param(_schema_problems, id="compose-spec-jsonschema")]
+    if _compose_plugin_available():
+        validators.append(pytest.param(_compose_config_problems, id="docker-compose-config"))
+    return validators
+
+
+VALIDATORS = _available_validators()
+
+
+def test_vendored_schema_is_a_valid_json_schema() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["title"] == "Compose Specification"
+
+
+@pytest.mark.parametrize("problems", VALIDATORS)
+def test_compose_file_follows_the_specification(problems: Validator) -> None:
+    assert problems(COMPOSE_FILE) == []
+
+
+@pytest.mark.parametrize("problems", VALIDATORS)
+def test_validator_rejects_a_broken_compose_file(problems: Validator, tmp_path: Path) -> None:
+    # Proves the check can fail: a misspelt key and a wrong type in an otherwise valid copy.
+    document = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    document["services"]["serving-api"]["read_only"] = "sometimes"
+    document["services"]["webapp"]["restart_policy"] = "always"
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(yaml.safe_dump(document), encoding="utf-8")
+    assert problems(broken) != []

@@ -1,0 +1,112 @@
+"""The compose front door (infra/compose/stack.py): clear failures when Docker is missing, and the
+commands and build arguments it would hand to ``docker compose``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from infra.compose import stack
+from infra.tests.dockerfiles import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "infra" / "compose" / "stack.py"
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _unreachable_engine(tmp_path: Path) -> dict[str, str]:
+    # A socket path nothing listens on: the real docker client answers "cannot connect", whatever
+    # engine the machine running the tests may have.
+    env = dict(os.environ)
+    env["DOCKER_HOST"] = f"unix://{tmp_path / 'no-engine.sock'}"
+    env.pop("DOCKER_CONTEXT", None)
+    return env
+
+
+@pytest.mark.parametrize("action", ["up", "down", "logs", "report"])
+def test_missing_docker_client_is_explained(action: str, tmp_path: Path) -> None:
+    env = dict(os.environ, DOCKER=str(tmp_path / "docker-not-installed"))
+    result = _run([action], env)
+    assert result.returncode == 1
+    assert "no docker client found" in result.stderr
+    assert "just up" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("action", ["up", "down", "logs", "report"])
+def test_unreachable_engine_is_explained(action: str, tmp_path: Path) -> None:
+    result = _run([action], _unreachable_engine(tmp_path))
+    assert result.returncode == 1
+    if shutil.which("docker") is None:
+        # A machine without the client stops one step earlier, just as clearly.
+        assert "no docker client found" in result.stderr
+    else:
+        assert "no Docker engine is reachable" in result.stderr
+        assert "no-engine.sock" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Nothing was prepared for a stack that cannot start.
+    assert result.stdout == ""
+
+
+def test_unknown_action_names_the_valid_ones() -> None:
+    result = _run(["start"], dict(os.environ))
+    assert result.returncode == 1
+    assert "unknown action 'start'" in result.stderr
+    assert "up, down, logs [service] or report" in result.stderr
+
+
+def test_compose_commands() -> None:
+    compose = ["compose", "-f", str(stack.COMPOSE_FILE)]
+    assert stack.compose_args("up", [])[: len(compose)] == compose
+    assert stack.compose_args("up", [])[len(compose) :][:3] == ["up", "--detach", "--build"]
+    assert "--wait" in stack.compose_args("up", [])
+    assert stack.compose_args("logs", ["serving-api"])[-1] == "serving-api"
+    report = stack.compose_args("report", [])
+    assert report[len(compose) :] == [
+        "--profile",
+        "reporting",
+        "run",
+        "--rm",
+        "--build",
+        "reporting",
+    ]
+    assert stack.compose_args("down", [])[len(compose) :][:1] == ["down"]
+
+
+def test_member_versions_are_read_from_the_manifests() -> None:
+    versions = stack.member_versions()
+    for variable, member in stack.MEMBER_VERSIONS.items():
+        with (REPO_ROOT / member / "pyproject.toml").open("rb") as manifest:
+            assert versions[variable] == tomllib.load(manifest)["project"]["version"]
+
+
+def test_prepare_mounts_creates_folders_and_flags_ownership(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data").chmod(0o777)
+    warnings = stack.prepare_mounts(tmp_path)
+    for name in stack.MOUNTED_DIRS:
+        assert (tmp_path / name).is_dir()
+    if os.getuid() == stack.CONTAINER_UID:
+        assert warnings == []
+    else:
+        # data/ is world-writable, the two new folders belong to whoever runs the tests.
+        assert len(warnings) == 2
+        assert all("chown -R 1000:1000 data artifacts reports" in w for w in warnings)
+        assert not any(w.startswith("data/") for w in warnings)
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o777
