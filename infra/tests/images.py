@@ -86,7 +86,7 @@ IMAGE_IDS = [spec.dockerfile for spec in IMAGES]
 EXPECTED_MOUNTS: dict[str, dict[str, tuple[str, bool]]] = {
     "trainer": {"/app/data": ("data", False), "/app/artifacts": ("artifacts", False)},
     "serving-api": {"/app/data": ("data", False), "/app/artifacts": ("artifacts", False)},
-    "webapp": {},
+    "webapp": {"/app/reports": ("reports", True)},
     "reporting": {
         "/app/data": ("data", True),
         "/app/artifacts": ("artifacts", True),

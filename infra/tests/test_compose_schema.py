@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -84,3 +85,8 @@ def test_validator_rejects_a_broken_compose_file(problems: Validator, tmp_path: 
     broken = tmp_path / "compose.yaml"
     broken.write_text(yaml.safe_dump(document), encoding="utf-8")
     assert problems(broken) != []
+
+
+def test_vendored_schema_is_the_one_noted_in_its_readme() -> None:
+    digest = hashlib.sha256(SCHEMA_PATH.read_bytes()).hexdigest()
+    assert f"sha256: `{digest}`" in (SCHEMA_PATH.parent / "README.md").read_text(encoding="utf-8")
