@@ -47,3 +47,19 @@ typecheck: sync
 fmt: sync
     {{uv}} run --frozen ruff format .
     {{uv}} run --frozen ruff check --fix .
+
+# Build the images, train when no model exists, start API and page in containers (needs Docker).
+up-docker: sync
+    {{uv}} run --frozen python infra/compose/stack.py up
+
+# Stop and remove the containers (data/, artifacts/ and reports/ stay).
+down: sync
+    {{uv}} run --frozen python infra/compose/stack.py down
+
+# Follow the containers' logs: all services, or one (just logs serving-api).
+logs *service: sync
+    {{uv}} run --frozen python infra/compose/stack.py logs {{service}}
+
+# Run the Evidently reports once in a container (compose profile "reporting").
+report-docker: sync
+    {{uv}} run --frozen python infra/compose/stack.py report
