@@ -1,0 +1,167 @@
+"""``mindpulse-report``: write the reports once and exit, or check drift and ask for a retrain.
+
+Exit codes (stable; the retrain DAG and ``just drift-check`` rely on them):
+
+==  =========================================================================================
+0   reports written (gaps are stated in them) / drift check: no drift, or too few rows to judge
+10  drift check: drift over the threshold, retrain requested and accepted (HTTP 202)
+11  drift check: drift over the threshold, a retrain is already running (HTTP 409)
+1   failure: the API could not be reached or refused, a file could not be written, a bug
+2   bad input: configuration, missing reference data, columns that do not match the contract
+==  =========================================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+from mp_core.errors import FeedbackStoreError, InvalidDataset, MindPulseError
+from mp_core.settings import ConfigError, Settings
+
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_BAD_INPUT: Final = 2
+EXIT_RETRAIN_REQUESTED: Final = 10
+EXIT_RETRAIN_RUNNING: Final = 11
+
+log = logging.getLogger("mp_reporting.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mindpulse-report",
+        description="Write the data quality, data drift and classification performance reports "
+        "and summary.json into REPORTS_DIR, or (--drift-check) ask the API to retrain when the "
+        "raw features drifted. Exit codes: 0 ok/no drift, 10 retrain requested, 11 retrain "
+        "already running, 1 failure, 2 bad input.",
+    )
+    parser.add_argument(
+        "--drift-check",
+        action="store_true",
+        help="only compute the share of drifted raw features; above DRIFT_THRESHOLD, "
+        "POST /retrain to API_URL with ADMIN_TOKEN (writes no report)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="drift share threshold for this run (default: DRIFT_THRESHOLD, 0.3)",
+    )
+    parser.add_argument(
+        "--keep", type=int, default=10, help="history runs to keep (default 10; 0 = no history)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logs, tracebacks on bugs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from mp_core.logs import configure_logging
+
+    configure_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
+    if args.threshold is not None:
+        if not 0.0 <= args.threshold <= 1.0:
+            print("error: --threshold must be a share from 0 to 1", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        settings = _with_threshold(settings, args.threshold)
+    try:
+        if args.drift_check:
+            return _drift_check(settings)
+        return _report(settings, args.keep)
+    except (InvalidDataset, FeedbackStoreError) as exc:
+        log.error("bad input", extra={"reason": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MindPulseError as exc:
+        log.error("failed", extra={"reason": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        log.error("cannot write reports", extra={"reason": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:
+        log.error("unexpected failure", exc_info=args.verbose, extra={"reason": repr(exc)})
+        print(
+            f"error: unexpected failure ({exc!r}); run with --verbose for details", file=sys.stderr
+        )
+        return EXIT_FAILURE
+
+
+def _with_threshold(settings: Settings, threshold: float) -> Settings:
+    import msgspec
+
+    return msgspec.structs.replace(settings, drift_threshold=threshold)
+
+
+def _report(settings: Settings, keep: int) -> int:
+    from mp_reporting.reports import build_reports
+
+    run = build_reports(settings, keep=keep)
+    summary = run.summary
+    drift = summary["drift"]
+    print(
+        f"Reports written to {run.reports_dir}: "
+        + ", ".join([*summary["reports"].values(), "summary.json"])
+    )
+    if run.history_dir is not None:
+        print(f"History copy: {run.history_dir}")
+    if drift["computed"]:
+        verdict = "drift detected" if drift["detected"] else "no drift"
+        print(
+            f"Drift: {len(drift['drifted_columns'])} of {len(drift['features']['columns'])} raw "
+            f"features (share {drift['share']:.0%}, threshold {drift['threshold']:.0%}): {verdict}"
+        )
+        for column in drift["drifted_columns"]:
+            print(f"  - {drift['features']['columns'][column]['description']}")
+    for warning in summary["warnings"]:
+        print(f"Note: {warning}")
+    print(f"Done in {summary['timings_seconds']['total']:.1f} s")
+    return EXIT_OK
+
+
+def _drift_check(settings: Settings) -> int:
+    from mp_reporting.reports import check_drift
+    from mp_reporting.retrain import request_retrain
+
+    check = check_drift(settings)
+    if check.share is None:
+        print(f"No drift verdict: {check.reason}. Nothing to do.")
+        log.info("drift check", extra={"verdict": "too_few_rows", "rows": check.production_rows})
+        return EXIT_OK
+    line = (
+        f"Drifted raw features: {len(check.drifted_columns)} of 9 "
+        f"(share {check.share:.0%}, threshold {check.threshold:.0%}; {check.production_rows} "
+        "production rows)"
+    )
+    if not check.detected:
+        print(f"No drift. {line}")
+        log.info("drift check", extra={"verdict": "no_drift", "share": check.share})
+        return EXIT_OK
+    print(f"Drift detected. {line}")
+    for description in check.drifted_columns.values():
+        print(f"  - {description}")
+    answer = request_retrain(settings.api_url, settings.admin_token)
+    log.info(
+        "drift check",
+        extra={"verdict": "drift", "share": check.share, "retrain": answer.status},
+    )
+    if answer.status == "accepted":
+        print(f"Retrain requested from {settings.api_url}: accepted ({answer.body})")
+        return EXIT_RETRAIN_REQUESTED
+    print(f"Retrain requested from {settings.api_url}: one is already running ({answer.body})")
+    return EXIT_RETRAIN_RUNNING
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Project production rows onto the current model's PCA components.
+
+The reference set carries the components the model was trained on; production rows carry only
+the raw features, so they go through the current bundle's fitted preprocessing pipeline. Without
+a usable model this part is skipped and the reason is reported instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mp_core.artifacts import ArtifactStore
+from mp_core.errors import CorruptArtifact, ModelUnavailable
+from mp_core.schema import FEATURE_NAMES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentModel:
+    """What the reports say about the model being served (None fields when there is none)."""
+
+    version: str | None
+    manifest: dict[str, Any] | None
+    preprocessor: Any
+    problem: str | None  # why there is no usable model
+
+
+def load_current_model(artifacts_dir: Path) -> CurrentModel:
+    """The current bundle, or the reason it cannot be used."""
+    try:
+        bundle = ArtifactStore(artifacts_dir).load_bundle()
+    except ModelUnavailable:
+        return CurrentModel(None, None, None, f"no trained model in {artifacts_dir}")
+    except CorruptArtifact as exc:
+        return CurrentModel(None, None, None, f"the current model cannot be used: {exc}")
+    return CurrentModel(bundle.version, bundle.manifest, bundle.preprocessor, None)
+
+
+def production_components(
+    model: CurrentModel, production: pd.DataFrame, pca_columns: list[str]
+) -> tuple[pd.DataFrame | None, str | None]:
+    """``PCA_1..k`` of ``production`` with the current pipeline, or None and the reason."""
+    import pandas as pd
+
+    if model.preprocessor is None:
+        return None, f"PCA drift skipped: {model.problem}"
+    n_model = int(model.preprocessor.named_steps["pca"].n_components_)
+    if n_model != len(pca_columns):
+        return None, (
+            f"PCA drift skipped: the current model {model.version} has {n_model} components but "
+            f"the reference set has {len(pca_columns)}, so it was written by another model"
+        )
+    values = model.preprocessor.transform(production[list(FEATURE_NAMES)])
+    return pd.DataFrame(values, columns=pca_columns, index=production.index), None

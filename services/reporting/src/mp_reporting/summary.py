@@ -1,0 +1,143 @@
+"""``summary.json``: the run in numbers, for people, dashboards and the retrain DAG.
+
+Top-level fields (documented in the README; a test checks them):
+
+- ``generated_at``: UTC time of the run, ISO-8601.
+- ``rows``: valid and skipped (malformed) rows of the reference and production data.
+- ``bad_rows``: the first skipped lines of each input with the rule each broke.
+- ``model``: the current model (version, algorithm) or why there is none.
+- ``model_versions``: production rows per model version that served them.
+- ``drift``: threshold, method, share of drifted raw features, the drifted ones with their
+  scores, every feature's verdict, and the same for the PCA components (or null and why).
+- ``metrics``: accuracy, F1, precision, recall, confusion matrix for reference, held-out
+  reference, production and each model version (null where too few rows).
+- ``data_quality``: per column rejected rows, new categories and values outside the
+  reference's range.
+- ``warnings``: everything missing or skipped, in plain words.
+- ``reports``: the HTML files written.
+- ``timings_seconds``: how long each step took.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Final
+
+from mp_reporting.drift import GroupDrift
+from mp_reporting.findings import Findings
+from mp_reporting.performance import Metrics
+
+SCHEMA_VERSION: Final = 1
+BAD_LINES_SHOWN: Final = 20
+REPORT_FILES: Final = {
+    "data_quality": "data_quality.html",
+    "data_drift": "data_drift.html",
+    "classification_performance": "classification_performance.html",
+}
+SUMMARY_FILE: Final = "summary.json"
+SUMMARY_FIELDS: Final = (
+    "schema_version",
+    "generated_at",
+    "rows",
+    "bad_rows",
+    "model",
+    "model_versions",
+    "drift",
+    "metrics",
+    "data_quality",
+    "warnings",
+    "reports",
+    "timings_seconds",
+)
+
+
+def _bad_lines(bad: dict[int, str]) -> dict[str, Any]:
+    shown = dict(sorted(bad.items())[:BAD_LINES_SHOWN])
+    return {"count": len(bad), "first_lines": {str(k): v for k, v in shown.items()}}
+
+
+def _group(group: GroupDrift | None) -> dict[str, Any] | None:
+    if group is None:
+        return None
+    return {
+        "share": group.share,
+        "drifted_columns": {
+            c.column: {"score": c.score, "method": c.method, "threshold": c.threshold}
+            for c in group.columns
+            if c.drifted
+        },
+        "columns": {
+            c.column: {
+                "score": c.score,
+                "method": c.method,
+                "threshold": c.threshold,
+                "drifted": c.drifted,
+                "description": c.description,
+            }
+            for c in group.columns
+        },
+    }
+
+
+def _metrics(metrics: Metrics | None) -> dict[str, Any] | None:
+    return None if metrics is None else metrics.as_dict()
+
+
+def build_summary(findings: Findings) -> dict[str, Any]:
+    """The JSON-ready summary of ``findings``."""
+    inputs = findings.inputs
+    production = inputs.production.frame
+    drift = findings.drift
+    model = findings.model
+    perf = findings.performance
+    features = None if drift is None else _group(drift.features)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": findings.generated_at.isoformat(timespec="seconds"),
+        "rows": {
+            "reference": inputs.reference.rows,
+            "production": inputs.production.rows,
+            "reference_skipped": len(inputs.reference.bad_lines),
+            "production_skipped": len(inputs.production.bad_lines),
+        },
+        "bad_rows": {
+            "reference": _bad_lines(inputs.reference.bad_lines),
+            "production": _bad_lines(inputs.production.bad_lines),
+        },
+        "model": {
+            "current_version": model.version,
+            "algorithm": (model.manifest or {}).get("algorithm"),
+            "trained_at": (model.manifest or {}).get("created_at"),
+            "problem": model.problem,
+        },
+        "model_versions": {
+            "current": model.version,
+            "in_production": {
+                str(k): int(v)
+                for k, v in production["model_version"].value_counts().sort_index().items()
+            },
+        },
+        "drift": {
+            "threshold": findings.drift_threshold,
+            "computed": drift is not None,
+            "detected": findings.drift_detected,
+            "method": None if drift is None else drift.method_note,
+            "share": None if drift is None else drift.features.share,
+            "drifted_columns": {} if features is None else features["drifted_columns"],
+            "features": features,
+            "components": None if drift is None else _group(drift.components),
+        },
+        "metrics": {
+            "reference": _metrics(perf.reference),
+            "reference_held_out": _metrics(perf.reference_held_out),
+            "production": _metrics(perf.production),
+            "by_model_version": {
+                version: {"rows": perf.rows_by_model_version[version], **(_metrics(m) or {})}
+                for version, m in perf.by_model_version.items()
+            },
+        },
+        "data_quality": {column: asdict(q) for column, q in findings.quality.items()},
+        "warnings": list(findings.warnings),
+        "reports": dict(REPORT_FILES),
+        "timings_seconds": {k: round(v, 3) for k, v in findings.timings.items()},
+    }
