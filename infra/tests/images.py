@@ -18,6 +18,8 @@ class ImageSpec:
     member_dir: str
     extras: tuple[str, ...]
     console_script: str
+    # Arguments the image passes to it (Dockerfile CMD and compose command).
+    command: tuple[str, ...]
     # Distributions the member must never pull in (normalised names, as in the lock).
     forbidden: tuple[str, ...]
     # Folders the image makes writable for uid 1000; everything else is read-only at run time.
@@ -41,6 +43,7 @@ IMAGES = (
         member_dir="packages/mp-core",
         extras=("ml",),
         console_script="mindpulse",
+        command=("train", "--if-missing"),
         forbidden=("gradio", "evidently", "litestar"),
         writable=("/app/data", "/app/artifacts"),
         published_port=None,
@@ -52,6 +55,7 @@ IMAGES = (
         member_dir="services/api",
         extras=(),
         console_script="mindpulse-api",
+        command=("serve",),
         forbidden=("gradio", "evidently"),
         writable=("/app/data", "/app/artifacts"),
         published_port=8080,
@@ -63,6 +67,7 @@ IMAGES = (
         member_dir="services/ui",
         extras=(),
         console_script="mindpulse-ui",
+        command=(),
         forbidden=("scikit-learn", "scipy", "evidently", "litestar"),
         writable=(),
         published_port=8081,
@@ -74,6 +79,7 @@ IMAGES = (
         member_dir="services/reporting",
         extras=(),
         console_script="mindpulse-report",
+        command=(),
         forbidden=("gradio",),
         writable=("/app/reports",),
         published_port=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import tomllib
@@ -123,7 +124,9 @@ def test_only_the_services_data_folders_are_writable(image: tuple[ImageSpec, Doc
 def test_entry_point_is_the_members_console_script(image: tuple[ImageSpec, Dockerfile]) -> None:
     spec, dockerfile = image
     (entrypoint,) = dockerfile.runtime.all("ENTRYPOINT")
-    assert entrypoint.args == f'["{spec.console_script}"]'
+    assert json.loads(entrypoint.args) == [spec.console_script]
+    commands = [json.loads(c.args) for c in dockerfile.runtime.all("CMD")]
+    assert commands == ([list(spec.command)] if spec.command else [])
     with spec.pyproject.open("rb") as manifest:
         scripts = tomllib.load(manifest)["project"]["scripts"]
     assert spec.console_script in scripts

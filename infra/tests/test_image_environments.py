@@ -122,13 +122,13 @@ def _replay_builder(spec: ImageSpec, context: list[str], root: Path) -> Path:
     return venv
 
 
-def _entry_module(spec: ImageSpec) -> str:
+def _entry_module(spec: ImageSpec) -> tuple[str, bool]:
+    """The console script's module, and whether it exists yet (else its package is checked)."""
     with spec.pyproject.open("rb") as manifest:
         target = str(tomllib.load(manifest)["project"]["scripts"][spec.console_script])
     module = target.split(":")[0]
-    # Until a service's CLI module lands, its package is what can be imported.
     source = REPO_ROOT / spec.member_dir / "src" / (module.replace(".", "/") + ".py")
-    return module if source.is_file() else module.split(".")[0]
+    return (module, True) if source.is_file() else (module.split(".")[0], False)
 
 
 @pytest.mark.parametrize("spec", IMAGES, ids=IMAGE_IDS)
@@ -144,8 +144,9 @@ def test_builder_environment_serves_the_member_only(
         DO_NOT_TRACK="1",
         PYTHONDONTWRITEBYTECODE="1",
     )
+    module, cli_exists = _entry_module(spec)
     probe = subprocess.run(
-        [str(venv / "bin" / "python"), "-I", "-c", PROBE, _entry_module(spec)],
+        [str(venv / "bin" / "python"), "-I", "-c", PROBE, module],
         cwd=tmp_path,
         env=probe_env,
         capture_output=True,
@@ -160,3 +161,15 @@ def test_builder_environment_serves_the_member_only(
     assert Path(found["mp_core"]).is_relative_to(venv), "mp-core is linked, not installed"
     assert installed & set(spec.forbidden) == set()
     assert "pytest" not in installed, "a dev dependency reached the image"
+    if cli_exists:
+        # The image's ENTRYPOINT + CMD is a command line the CLI accepts.
+        usage = subprocess.run(
+            [str(venv / "bin" / spec.console_script), *spec.command, "--help"],
+            cwd=tmp_path,
+            env=probe_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert usage.returncode == 0, usage.stderr
