@@ -1,0 +1,122 @@
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from mp_core.feedback import PROD_COLUMNS, FeedbackRecord, FeedbackStore
+from mp_core.schema import profile_from_mapping
+
+PROFILE = profile_from_mapping(
+    {
+        "Age": 22,
+        "Gender": "Other",
+        "Department": "Arts",
+        "CGPA": 3.1,
+        "Sleep_Duration": 6.5,
+        "Study_Hours": 4.0,
+        "Social_Media_Hours": 5.0,
+        "Physical_Activity": 90.0,
+        "Stress_Level": 8,
+    }
+)
+
+
+def record(actual: int = 1, version: str = "v0001") -> FeedbackRecord:
+    return FeedbackRecord(
+        profile=PROFILE, prediction=1, probability=0.73, actual=actual, model_version=version
+    )
+
+
+def test_first_append_writes_the_header_and_counts(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "data" / "prod_data.csv")
+    assert store.count() == 0
+    assert store.read().frame.empty
+    assert [store.append(record()) for _ in range(3)] == [1, 2, 3]
+    lines = store.path.read_text().splitlines()
+    assert lines[0] == ",".join(PROD_COLUMNS)
+    assert len(lines) == 4
+    frame = store.read().frame
+    assert list(frame.columns) == list(PROD_COLUMNS)
+    assert frame["probability"].tolist() == [0.73] * 3
+    assert FeedbackStore(store.path).count() == 3  # a fresh instance counts from the file
+
+
+def test_read_since_skips_the_first_rows(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "p.csv")
+    for i in range(5):
+        store.append(record(actual=i % 2, version=f"v{i:04d}"))
+    assert store.read(since=3).frame["model_version"].tolist() == ["v0003", "v0004"]
+    assert store.read(since=5).frame.empty
+
+
+def test_a_torn_last_line_is_cut_and_never_read(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "p.csv")
+    store.append(record())
+    store.append(record())
+    with store.path.open("ab") as handle:
+        handle.write(b"2026-01-01T00:00:00,v0001,22,Oth")  # a crash mid-row
+    assert len(store.read().frame) == 2  # readers stop at the last newline
+    assert store.count() == 2
+    assert store.repair() > 0
+    assert store.path.read_bytes().endswith(b"\n")
+    assert store.append(record()) == 3
+    assert store.read().bad_lines == {}
+
+
+def _append_many(path: str, n: int) -> None:
+    store = FeedbackStore(Path(path))
+    for _ in range(n):
+        store.append(record())
+
+
+def test_concurrent_writers_in_several_processes_never_tear_rows(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_append_many, args=(str(path), 100)) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+        assert w.exitcode == 0
+    loaded = FeedbackStore(path).read()
+    assert len(loaded.frame) == 400
+    assert loaded.bad_lines == {}
+    assert FeedbackStore(path).count() == 400
+
+
+def test_every_acknowledged_row_survives_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_feedback import record
+        from mp_core.feedback import FeedbackStore
+        store = FeedbackStore(Path({str(path)!r}))
+        while True:
+            total = store.append(record())
+            print(total, flush=True)
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        acknowledged = 0
+        deadline = time.monotonic() + 30
+        while acknowledged < 200 and time.monotonic() < deadline:
+            acknowledged = int(proc.stdout.readline())
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert acknowledged >= 200
+    store = FeedbackStore(path)
+    store.repair()
+    loaded = store.read()
+    assert loaded.bad_lines == {}
+    assert len(loaded.frame) >= acknowledged
+    assert store.count() == len(loaded.frame)
