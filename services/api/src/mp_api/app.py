@@ -1,0 +1,73 @@
+"""The app factory: ``create_app(settings) -> Litestar``; every route and handler wired here."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp
+
+from mp_api import __version__
+from mp_api.config import ApiConfig
+from mp_api.metrics import MetricsMiddleware
+from mp_api.problems import handle_exception
+from mp_api.routes import admin, feedback, model, ops, predict
+from mp_api.services import Services
+from mp_core.settings import Settings
+
+DESCRIPTION: Final = (
+    "Depression-risk estimates for university students from nine lifestyle answers. "
+    "MindPulse is an educational tool and never a diagnosis: anyone worried about their mood "
+    "should talk to a doctor, a counsellor or their university's student support service. "
+    "Errors are JSON bodies naming the field and the rule: "
+    '{"error": ..., "detail": ..., "field": ..., "rule": ...}.'
+)
+
+
+def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
+    """Build the API for ``settings``; each worker process calls this once."""
+    config = config or ApiConfig()
+    services = Services.build(settings, config)
+    handlers = [
+        *predict.build(services),
+        *feedback.build(services),
+        *model.build(services),
+        *admin.build(services),
+        *ops.build(services),
+    ]
+    routes = frozenset(path for handler in handlers for path in handler.paths)
+
+    def with_metrics(app: ASGIApp) -> ASGIApp:
+        return MetricsMiddleware(app, routes)
+
+    return Litestar(
+        route_handlers=handlers,
+        exception_handlers={Exception: handle_exception},
+        middleware=[with_metrics],
+        on_startup=[services.start],
+        request_max_body_size=config.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="MindPulse API",
+            version=__version__,
+            description=DESCRIPTION,
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http", scheme="bearer", description="ADMIN_TOKEN"
+                    )
+                }
+            ),
+        ),
+        state=State({"services": services}),
+        logging_config=None,  # the process configures stdlib logging (mp_core.logs)
+        debug=False,
+    )
+
+
+def services_of(app: Litestar) -> Any:
+    """The :class:`Services` of an app built by :func:`create_app` (for tests and tools)."""
+    return app.state["services"]

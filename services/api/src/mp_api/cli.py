@@ -1,0 +1,127 @@
+"""``mindpulse-api``: ``serve`` the API with N worker processes, or run a ``retrain`` by hand.
+
+    mindpulse-api serve [--host H] [--port P] [--workers N] [--server granian|uvicorn]
+    mindpulse-api retrain
+
+Defaults come from the environment (API_HOST, API_PORT, API_WORKERS, API_SERVER; see
+services/api/README.md). ``serve`` gives the workers one fresh PROMETHEUS_MULTIPROC_DIR so
+``/metrics`` adds up every worker, and removes it on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+
+from mp_api.config import MULTIPROC_ENV, ApiConfig
+from mp_core.feedback import FeedbackStore
+from mp_core.logs import configure_logging
+from mp_core.settings import ConfigError, Settings
+
+log = logging.getLogger("mp_api")
+
+APP_FACTORY = "mp_api.asgi:create_app_from_env"
+
+
+def serve(args: argparse.Namespace, settings: Settings, config: ApiConfig) -> int:
+    host = args.host or settings.api_host
+    port = settings.api_port if args.port is None else args.port
+    workers = args.workers or settings.api_workers
+    server = args.server or config.server
+    FeedbackStore(settings.prod_data_path).repair()
+    metrics_dir = tempfile.mkdtemp(prefix="mindpulse-metrics-")
+    # Set before anything imports prometheus_client: it picks its storage at import time.
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    log.info(
+        "api_starting",
+        extra={"server": server, "host": host, "port": port, "workers": workers,
+               "artifacts_dir": str(settings.artifacts_dir)},
+    )  # fmt: skip
+    try:
+        if server == "granian":
+            _run_granian(host, port, workers, settings.log_format)
+        else:
+            _run_uvicorn(host, port, workers)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _run_granian(host: str, port: int, workers: int, log_format: str) -> None:
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    Server(
+        APP_FACTORY,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        factory=True,
+        log_enabled=True,
+        log_level=LogLevels.warning,
+        log_access=False,
+        respawn_failed_workers=True,
+        backlog=2048,
+    ).serve()
+
+
+def _run_uvicorn(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mindpulse-api",
+        description="MindPulse serving API (educational tool, not a diagnosis).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="start the API server")
+    run.add_argument("--host", help="bind address (API_HOST, default 127.0.0.1)")
+    run.add_argument("--port", type=int, help="port (API_PORT, default 8080; 0 is not allowed)")
+    run.add_argument("--workers", type=int, help="worker processes (API_WORKERS, default 1)")
+    run.add_argument(
+        "--server", choices=("granian", "uvicorn"), help="ASGI server (API_SERVER, default granian)"
+    )
+    commands.add_parser(
+        "retrain", help="run one retrain now (base data + feedback; promote if not worse)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        config = ApiConfig.from_env()
+    except ConfigError as exc:
+        print(f"mindpulse-api: {exc}")
+        return 2
+    if args.command == "retrain":
+        from mp_api.retrain import main as retrain_main
+
+        return retrain_main([])
+    configure_logging(settings.log_format)
+    return serve(args, settings, config)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

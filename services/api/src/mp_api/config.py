@@ -1,0 +1,66 @@
+"""Knobs that only the API reads, from the environment, once, next to mp-core's Settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Final, Literal
+
+import msgspec
+
+from mp_core.settings import ConfigError
+from mp_core.training import CANDIDATES
+
+DEFAULT_MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB for /predict and /feedback
+BATCH_BYTES_PER_ROW: Final = 512  # a generous upper bound for one profile as JSON
+DEFAULT_FEEDBACK_HOLDOUT: Final = 0.2
+#: prometheus_client's shared-storage folder; ``mindpulse-api serve`` sets it for its workers.
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+Server = Literal["granian", "uvicorn"]
+
+
+class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """``API_SERVER``, ``MP_BENCH_CEILING``, ``RETRAIN_CANDIDATES``, ``API_MAX_BODY_BYTES``."""
+
+    server: Server = "granian"
+    bench_ceiling: bool = False
+    retrain_candidates: tuple[str, ...] = CANDIDATES
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    feedback_holdout: float = DEFAULT_FEEDBACK_HOLDOUT
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiConfig:
+        env = os.environ if environ is None else environ
+        server = env.get("API_SERVER") or "granian"
+        if server not in ("granian", "uvicorn"):
+            raise ConfigError(
+                f"environment variable API_SERVER: {server!r} is not granian or uvicorn"
+            )
+        candidates = tuple(
+            name.strip()
+            for name in (env.get("RETRAIN_CANDIDATES") or "").split(",")
+            if name.strip()
+        )
+        unknown = [name for name in candidates if name not in CANDIDATES]
+        if unknown:
+            raise ConfigError(
+                f"environment variable RETRAIN_CANDIDATES: unknown {', '.join(unknown)} "
+                f"(choose from {', '.join(CANDIDATES)})"
+            )
+        try:
+            max_body = int(env.get("API_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
+        except ValueError:
+            raise ConfigError(
+                "environment variable API_MAX_BODY_BYTES: not a whole number"
+            ) from None
+        return cls(
+            server=server,  # type: ignore[arg-type]
+            bench_ceiling=(env.get("MP_BENCH_CEILING") or "").lower() in ("1", "true", "yes"),
+            retrain_candidates=candidates or CANDIDATES,
+            max_body_bytes=max_body,
+        )
+
+    def batch_body_bytes(self, max_batch: int) -> int:
+        """Body limit of ``/predict/batch``: room for ``MAX_BATCH`` rows, never below 1 MiB."""
+        return max(self.max_body_bytes, max_batch * BATCH_BYTES_PER_ROW)

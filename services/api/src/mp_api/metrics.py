@@ -1,0 +1,112 @@
+"""Prometheus metrics, shared by every worker of one server.
+
+The launcher (``mindpulse-api serve``) points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh temporary
+folder before the workers start, so each worker (and each retrain job it spawns) writes its
+samples there and ``GET /metrics`` on any worker sums them all. Without that variable (an app
+built in-process, a server started another way) the numbers are per worker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Final
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+from mp_api.config import MULTIPROC_ENV
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+_LATENCY_BUCKETS: Final = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+
+REQUESTS = Counter(
+    "mindpulse_http_requests_total", "HTTP requests by route, method and status.",
+    ["route", "method", "status"],
+)  # fmt: skip
+LATENCY = Histogram(
+    "mindpulse_http_request_duration_seconds", "Time to answer, by route.",
+    ["route"], buckets=_LATENCY_BUCKETS,
+)  # fmt: skip
+PREDICTIONS = Counter(
+    "mindpulse_predictions_total", "Predictions served, by predicted class.", ["predicted_class"]
+)
+BATCH_ROWS = Histogram(
+    "mindpulse_batch_rows", "Rows per batch request.",
+    buckets=(1, 10, 100, 1000, 5000, 10000),
+)  # fmt: skip
+FEEDBACKS = Counter("mindpulse_feedback_total", "Feedback rows acknowledged.")
+RETRAINS = Counter(
+    "mindpulse_retrains_total",
+    "Retrain jobs: started/busy (by the API), promoted/rejected/failed (by the job).",
+    ["outcome"],
+)
+MODEL_INFO = Gauge(
+    "mindpulse_model_info", "1 for the model version a worker serves.",
+    ["version", "algorithm"], multiprocess_mode="livemax",
+)  # fmt: skip
+MODEL_LOAD_FAILURES = Counter(
+    "mindpulse_model_load_failures_total", "Pointer switches to a version that could not load."
+)
+
+
+def count_predictions(positives: int, total: int) -> None:
+    if positives:
+        PREDICTIONS.labels("1").inc(positives)
+    if total - positives:
+        PREDICTIONS.labels("0").inc(total - positives)
+
+
+def model_swapped(previous: Any, fresh: Any) -> None:
+    """Record the version a worker now serves (``previous``/``fresh`` are LoadedScorer)."""
+    if previous is not None:
+        MODEL_INFO.labels(previous.version, str(previous.manifest.get("algorithm"))).set(0)
+    MODEL_INFO.labels(fresh.version, str(fresh.manifest.get("algorithm"))).set(1)
+
+
+def exposition() -> bytes:
+    """The text exposition of every worker's samples (or this process's when not shared)."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest()
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request under its route's path (unknown paths -> ``other``)."""
+
+    def __init__(self, app: ASGIApp, routes: frozenset[str]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            path = scope["path"]
+            route = path if path in self.routes else "other"
+            REQUESTS.labels(route, scope["method"], str(status)).inc()
+            LATENCY.labels(route).observe(time.perf_counter() - started)

@@ -1,0 +1,173 @@
+"""Errors at the HTTP edge: readable bodies naming the field and the rule, one handler for all.
+
+Every error body is an :class:`~mp_api.wire.ErrorBody`. Domain errors from mp-core are mapped
+to status codes here and nowhere else; anything unexpected becomes a logged 500 without a
+traceback in the body (and the fuzz tests make sure no client input gets there).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from mp_api.wire import ErrorBody
+from mp_core.errors import FeedbackStoreError, InvalidProfile, ModelUnavailable
+from mp_core.schema import FEATURE_NAMES, SPECS_BY_NAME
+
+log = logging.getLogger("mp_api")
+
+ERROR_CODES: Final[dict[int, str]] = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+_LABEL_FIELDS: Final = frozenset({"prediction", "actual"})
+
+
+class ApiProblem(Exception):
+    """An error answered as-is: status code and body."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        field: str | None = None,
+        rule: str | None = None,
+        path: str | None = None,
+        error: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.headers = headers or {}
+        self.body = ErrorBody(
+            error=error or ERROR_CODES.get(status, "error"),
+            detail=detail,
+            field=field,
+            rule=rule,
+            path=path,
+        )
+
+
+def describe_invalid_body(exc: msgspec.ValidationError | msgspec.DecodeError) -> ApiProblem:
+    """A 400 naming the field and the rule from msgspec's message."""
+    message = str(exc)
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        return ApiProblem(
+            400,
+            f"the body is not valid JSON: {message}",
+            field="body",
+            rule="must be a JSON object (NaN and Infinity are not JSON)",
+        )
+    rule, sep, where = message.rpartition(" - at `")
+    path = where.rstrip("`") if sep else "$"
+    if not sep:
+        rule = message
+    field = _last_name(path)
+    quoted = rule.split("`")[1] if rule.count("`") >= 2 else ""
+    if rule.startswith("Object missing required field"):
+        field, path = quoted, f"{path}.{quoted}"
+        rule = "required field is missing"
+    elif rule.startswith("Object contains unknown field"):
+        allowed = FEATURE_NAMES if _is_profile_path(path) else ()
+        field, path = quoted, f"{path}.{quoted}"
+        rule = "unknown field: " + (
+            f"the features are {', '.join(allowed)}"
+            if allowed
+            else "not part of this request's schema (see /schema)"
+        )
+    elif field in SPECS_BY_NAME and _is_profile_path(path.rsplit(".", 1)[0]):
+        rule = f"{rule} (must be {SPECS_BY_NAME[field].rule()})"
+    elif field in _LABEL_FIELDS:
+        rule = f"{rule} (must be 0 or 1)"
+    elif field == "instances" and "length" in rule:
+        rule = f"{rule} (send at least one profile)"
+    shown = path.removeprefix("$.") if path != "$" else "body"
+    return ApiProblem(400, f"{shown}: {rule}", field=field or "body", rule=rule, path=path)
+
+
+def _last_name(path: str) -> str:
+    last = path.rsplit(".", 1)[-1]
+    return "" if last == "$" else last.split("[")[0]
+
+
+def _is_profile_path(path: str) -> bool:
+    return path.endswith(".features") or (path.startswith("$.instances[") and path.endswith("]"))
+
+
+def invalid_profile(exc: InvalidProfile) -> ApiProblem:
+    return ApiProblem(400, str(exc), field=exc.field or "features", rule=exc.rule)
+
+
+def unavailable(reason: str) -> ApiProblem:
+    return ApiProblem(503, reason, error="model_unavailable")
+
+
+def to_response(problem: ApiProblem) -> Response[Any]:
+    return Response(
+        content=msgspec.json.encode(problem.body),
+        status_code=problem.status,
+        media_type=MediaType.JSON,
+        headers=problem.headers,
+    )
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The single exception handler of the app."""
+    if isinstance(exc, ApiProblem):
+        return to_response(exc)
+    if isinstance(exc, ModelUnavailable):
+        return to_response(unavailable(str(exc)))
+    if isinstance(exc, InvalidProfile):
+        return to_response(invalid_profile(exc))
+    if isinstance(exc, msgspec.ValidationError | msgspec.DecodeError):
+        return to_response(describe_invalid_body(exc))
+    if isinstance(exc, FeedbackStoreError):
+        log.error("feedback_store_error", extra={"error": str(exc)})
+        return to_response(ApiProblem(503, f"feedback store unavailable: {exc}"))
+    if isinstance(exc, ValidationException):
+        return to_response(_from_litestar_validation(exc))
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail else str(exc)
+        headers = dict(exc.headers or {})
+        if status == 413:
+            return to_response(_body_too_large(request))
+        return to_response(ApiProblem(status, detail, headers=headers))
+    log.exception("unhandled_error", extra={"path": request.url.path, "error": type(exc).__name__})
+    return to_response(ApiProblem(HTTP_500_INTERNAL_SERVER_ERROR, "internal error (logged)"))
+
+
+def _body_too_large(request: Request[Any, Any, Any]) -> ApiProblem:
+    try:
+        limit = request.route_handler.resolve_request_max_body_size()
+    except Exception:  # the route is not resolved for every request
+        limit = None
+    rule = f"at most {limit} bytes" if limit else "smaller body required"
+    return ApiProblem(413, f"request body too large: {rule}", field="body", rule=rule)
+
+
+def _from_litestar_validation(exc: ValidationException) -> ApiProblem:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    first = extra[0] if extra and isinstance(extra[0], dict) else {}
+    key = str(first.get("key") or "")
+    message = str(first.get("message") or exc.detail or "invalid request")
+    if key in ("", "data"):
+        return ApiProblem(
+            400, "a JSON body is required", field="body", rule="must be a non-empty JSON object"
+        )
+    return ApiProblem(400, f"{key}: {message}", field=key, rule=message)

@@ -1,0 +1,254 @@
+"""The retrain job: ``python -m mp_api.retrain`` (or ``mindpulse-api retrain``), its own process.
+
+Training data is the base dataset plus every feedback row (its ``actual`` as the target). The
+current model (champion) and the new one (challenger) are judged on the same held-out rows:
+the base dataset's test split, which no model trains on, plus the newest 20 % of feedback, which
+is newer than anything the champion saw. The challenger is promoted unless it is worse than the
+champion by more than ``PROMOTION_TOLERANCE`` on the selection metric. The job runs niced with
+one thread, holds the retrain lock for its whole life (see :mod:`mp_api.jobs`) and records
+what it did in ``retrain_status.json``; whatever happens, the current model keeps serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+
+from mp_api import jobs
+from mp_api.config import ApiConfig
+from mp_core.logs import configure_logging
+from mp_core.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("mp_api.retrain")
+
+NICENESS: Final = 10
+EXIT_BUSY: Final = 3
+
+
+def feedback_frame(settings: Settings) -> pd.DataFrame:
+    """Every valid feedback row as features + ``Depression`` (the actual class), oldest first."""
+    from mp_core.feedback import FeedbackStore
+    from mp_core.schema import FEATURE_NAMES, TARGET
+
+    loaded = FeedbackStore(settings.prod_data_path).read()
+    if loaded.bad_lines:
+        log.warning("feedback_bad_rows_skipped", extra={"rows": len(loaded.bad_lines)})
+    frame = loaded.frame[[*FEATURE_NAMES, "actual"]].rename(columns={"actual": TARGET})
+    return frame.reset_index(drop=True)
+
+
+def base_frame(settings: Settings) -> pd.DataFrame:
+    """The base training set; generated (and saved) like ``mindpulse train`` does when missing."""
+    from mp_core.dataset import load_dataset, save_base_dataset
+    from mp_core.schema import FEATURE_NAMES, TARGET
+    from mp_core.synthetic import DEFAULT_ROWS, generate
+
+    if settings.dataset_path.exists():
+        return load_dataset(settings.dataset_path).frame[[*FEATURE_NAMES, TARGET]]
+    frame = generate(DEFAULT_ROWS, settings.seed)
+    source = {"source": "synthetic", "rows": DEFAULT_ROWS, "seed": settings.seed, "drift": "none"}
+    save_base_dataset(frame, settings.dataset_path, source)
+    log.info("base_dataset_generated", extra={"rows": DEFAULT_ROWS})
+    return frame
+
+
+def holdout_mask(base_target: np.ndarray, n_feedback: int, seed: int, share: float) -> np.ndarray:
+    """Base rows of the usual test split, then the newest ``share`` of the feedback rows."""
+    from mp_core.training import DEFAULT_TEST_SIZE, split_rows
+
+    base = split_rows(base_target, DEFAULT_TEST_SIZE, seed)
+    recent = np.zeros(n_feedback, dtype=bool)
+    n_recent = math.ceil(n_feedback * share) if n_feedback else 0
+    if n_recent:
+        recent[-n_recent:] = True
+    return np.concatenate([base, recent])
+
+
+def _score_champion(settings: Settings, holdout: pd.DataFrame) -> tuple[dict[str, Any], str]:
+    """Metrics of the current model on ``holdout``; raises when there is none or it is unusable."""
+    from mp_core.artifacts import ArtifactStore
+    from mp_core.schema import FEATURE_NAMES, TARGET
+    from mp_core.training import classification_metrics
+
+    bundle = ArtifactStore(settings.artifacts_dir).load_bundle()
+    z = bundle.preprocessor.transform(holdout[list(FEATURE_NAMES)])
+    probability = bundle.model.predict_proba(z)[:, 1]
+    metrics = classification_metrics(holdout[TARGET].to_numpy(), probability)
+    return {"version": bundle.version, "algorithm": bundle.manifest.get("algorithm"),
+            "metrics": metrics}, bundle.version  # fmt: skip
+
+
+def decide(
+    champion: float | None, challenger: float | None, tolerance: float, metric: str
+) -> tuple[bool, str]:
+    """Promote unless the challenger is worse than the champion by more than ``tolerance``."""
+    if champion is None:
+        return True, "no usable champion: the challenger becomes current"
+    chal = challenger if challenger is not None else 0.0
+    if chal >= champion - tolerance:
+        return True, (
+            f"challenger {metric} {chal:.4f} >= champion {champion:.4f} - tolerance {tolerance:g}"
+        )
+    return False, (
+        f"challenger {metric} {chal:.4f} is worse than champion {champion:.4f} "
+        f"by more than the tolerance {tolerance:g}"
+    )
+
+
+def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -> dict[str, Any]:
+    """Train a challenger, compare, maybe promote; return the final status fields."""
+    import pandas as pd
+
+    from mp_core.errors import CorruptArtifact, ModelUnavailable
+    from mp_core.publish import promote_version, save_version
+    from mp_core.schema import TARGET
+    from mp_core.training import TrainConfig, train
+
+    base = base_frame(settings)
+    feedback = feedback_frame(settings)
+    frame = pd.concat([base, feedback], ignore_index=True)
+    mask = holdout_mask(
+        base[TARGET].to_numpy(dtype=np.int64), len(feedback), settings.seed, config.feedback_holdout
+    )
+    holdout = frame[mask]
+    status["rows"] = {
+        "base": len(base),
+        "feedback": len(feedback),
+        "train": int((~mask).sum()),
+        "holdout": int(mask.sum()),
+        "holdout_feedback": int(mask[len(base) :].sum()),
+    }
+    metric = settings.selection_metric
+    try:
+        champion, champion_version = _score_champion(settings, holdout)
+        champion_score = champion["metrics"].get(metric)
+    except (ModelUnavailable, CorruptArtifact) as exc:
+        champion, champion_version, champion_score = {"error": str(exc)}, None, None
+    status["champion"] = champion
+
+    result = train(
+        frame,
+        TrainConfig(
+            seed=settings.seed,
+            selection_metric=metric,
+            candidates=config.retrain_candidates,  # type: ignore[arg-type]
+            n_jobs=1,
+        ),
+        test_mask=mask,
+    )
+    status["challenger"] = {
+        "algorithm": result.algorithm,
+        "metrics": result.metrics,
+        "candidates": {c.algorithm: c.metrics.get(metric) for c in result.candidates},
+    }
+    promote, reason = decide(
+        champion_score, result.metrics.get(metric), settings.promotion_tolerance, metric
+    )
+    status["reason"] = reason
+    if not promote:
+        status["decision"] = "kept_champion"
+        status["state"] = "rejected"
+        return status
+    extra = {
+        "trained_by": "retrain",
+        "trigger": status.get("trigger"),
+        "feedback_rows": len(feedback),
+        "replaces": champion_version,
+        "champion_metrics": champion.get("metrics"),
+    }
+    version = save_version(settings, result, extra=extra)
+    status["challenger"]["version"] = version
+    promote_version(settings, version, result, frame)  # verifies the bundle before switching
+    status["decision"] = "promoted"
+    status["state"] = "succeeded"
+    return status
+
+
+def _hold_lock(settings: Settings, inherited_fd: int | None) -> int:
+    if inherited_fd is None:
+        return jobs.try_lock(settings.artifacts_dir)
+    # The spawner locked this file for us; locking our own copy again cannot block.
+    fcntl.flock(inherited_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return inherited_fd
+
+
+def _count_outcome(outcome: str) -> None:
+    from mp_api.config import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        from mp_api.metrics import RETRAINS
+
+        RETRAINS.labels(outcome).inc()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="mindpulse-api retrain",
+        description="Retrain on base data + feedback; promote the challenger if not worse.",
+    )
+    parser.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--trigger", default="manual", help="recorded in the status (default manual)"
+    )
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    config = ApiConfig.from_env()
+    configure_logging(settings.log_format)
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)  # serving comes first
+    try:
+        fd = _hold_lock(settings, args.lock_fd)
+    except jobs.RetrainBusy:
+        print("a retrain is already running; try again when it ends", file=sys.stderr)
+        return EXIT_BUSY
+    started = time.monotonic()
+    status: dict[str, Any] = {
+        "state": "running",
+        "pid": os.getpid(),
+        "trigger": args.trigger,
+        "started_at": jobs.utc_now(),
+        "selection_metric": settings.selection_metric,
+        "tolerance": settings.promotion_tolerance,
+        "decision": None,
+    }
+    jobs.write_status(settings.artifacts_dir, status)
+    log.info("retrain_running", extra={"pid": os.getpid(), "trigger": args.trigger})
+    code = 0
+    try:
+        status = run_retrain(settings, config, status)
+    except (Exception, KeyboardInterrupt) as exc:
+        status.update(state="failed", decision=None, error=f"{type(exc).__name__}: {exc}")
+        log.exception("retrain_failed", extra={"error": str(exc)})
+        code = 1
+    status["finished_at"] = jobs.utc_now()
+    status["seconds"] = round(time.monotonic() - started, 3)
+    jobs.write_status(settings.artifacts_dir, status)
+    _count_outcome(str(status.get("decision") or status["state"]))
+    log.info(
+        "retrain_finished",
+        extra={
+            "state": status["state"],
+            "decision": status.get("decision"),
+            "seconds": status["seconds"],
+            "reason": status.get("reason"),
+        },
+    )
+    os.close(fd)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""``GET /health``, ``GET /live`` and ``GET /model``."""
+
+from __future__ import annotations
+
+from litestar import Response
+from litestar.handlers import HTTPRouteHandler, get
+from litestar.openapi import ResponseSpec
+
+from mp_api import jobs
+from mp_api.registry import NO_MODEL
+from mp_api.services import Services
+from mp_api.wire import Health, ModelInfo
+from mp_core.errors import ModelUnavailable
+
+
+def build(services: Services) -> list[HTTPRouteHandler]:
+    registry = services.registry
+    artifacts_dir = services.settings.artifacts_dir
+
+    @get(
+        "/health",
+        summary="Ready: 200 when a model is loaded, 503 with the reason otherwise",
+        responses={503: ResponseSpec(Health, description="No model is loaded; see reason.")},
+        tags=["ops"],
+    )
+    async def health() -> Response[Health]:
+        try:
+            loaded = registry.current()
+        except ModelUnavailable as exc:
+            body = Health(status="unavailable", reason=str(exc) or NO_MODEL)
+            return Response(body, status_code=503)
+        return Response(
+            Health(
+                status="ok",
+                model_version=loaded.version,
+                algorithm=loaded.manifest.get("algorithm"),
+                reason=registry.failure,  # set when a newer version failed to load
+            )
+        )
+
+    @get("/live", summary="Live: 200 while the process answers", tags=["ops"])
+    async def live() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @get("/model", summary="The serving model and the last retrain", tags=["model"])
+    async def model_info() -> ModelInfo:
+        loaded = registry.peek()
+        retrain = jobs.read_status(artifacts_dir)
+        running = jobs.is_running(artifacts_dir)
+        if loaded is None:
+            return ModelInfo(
+                serving=False,
+                version=None,
+                load_error=registry.failure or NO_MODEL,
+                retrain_running=running,
+                retrain=retrain,
+            )
+        manifest = loaded.manifest
+        return ModelInfo(
+            serving=True,
+            version=loaded.version,
+            algorithm=manifest.get("algorithm"),
+            trained_at=manifest.get("created_at"),
+            selection_metric=manifest.get("selection_metric"),
+            metrics=manifest.get("metrics"),
+            training_rows=manifest.get("training_rows"),
+            trained_by=manifest.get("trained_by"),
+            load_error=registry.failure,
+            retrain_running=running,
+            retrain=retrain,
+        )
+
+    return [health, live, model_info]

@@ -1,0 +1,131 @@
+"""Request and response bodies of the HTTP contract, as msgspec Structs.
+
+Requests embed :class:`~mp_core.schema.StudentProfile`, so the schema in mp-core is the one
+validator. The batch endpoint decodes rows into :data:`ProfileRow`, a twin of the profile built
+from the same annotations (same names, types, ranges and categories) minus its ``__post_init__``:
+that hook only guards against NaN from Python callers, and JSON cannot carry NaN while every
+feature's range already refuses an infinity. Skipping it per row keeps batches fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_type_hints
+
+import msgspec
+
+from mp_core.schema import FEATURE_NAMES, StudentProfile
+
+Label = Literal[0, 1]
+
+_PROFILE_HINTS = get_type_hints(StudentProfile, include_extras=True)
+
+ProfileRow: type[msgspec.Struct] = msgspec.defstruct(
+    "ProfileRow",
+    [(name, _PROFILE_HINTS[name]) for name in FEATURE_NAMES],
+    forbid_unknown_fields=True,
+    frozen=True,
+    gc=False,
+)
+
+EXAMPLE_PROFILE: dict[str, Any] = {
+    "Age": 21,
+    "Gender": "Female",
+    "Department": "Science",
+    "CGPA": 3.2,
+    "Sleep_Duration": 6.5,
+    "Study_Hours": 4.0,
+    "Social_Media_Hours": 3.5,
+    "Physical_Activity": 120.0,
+    "Stress_Level": 7,
+}
+
+
+class PredictRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``{"features": {...nine features...}}``."""
+
+    features: StudentProfile
+
+
+class BatchRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """``{"instances": [{...}, ...]}``: one to ``MAX_BATCH`` profiles."""
+
+    instances: Annotated[list[StudentProfile], msgspec.Meta(min_length=1)]
+
+
+class BatchRows(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
+    """What :class:`BatchRequest` is decoded into (see the module docstring)."""
+
+    instances: Annotated[list[ProfileRow], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
+
+
+class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A profile, the class the model predicted for it, and the true class."""
+
+    features: StudentProfile
+    prediction: Label
+    actual: Label
+
+
+class Prediction(msgspec.Struct, frozen=True):
+    prediction: int
+    probability: float
+    model_version: str
+
+
+class BatchPrediction(msgspec.Struct, frozen=True):
+    predictions: list[int]
+    probabilities: list[float]
+    model_version: str
+
+
+class FeedbackAck(msgspec.Struct, frozen=True):
+    status: Literal["ok"]
+    total_feedbacks: int
+    retrain_triggered: bool
+
+
+class Health(msgspec.Struct, frozen=True):
+    """``status`` is ``ok`` with a model, ``unavailable`` (HTTP 503) with the reason otherwise."""
+
+    status: Literal["ok", "unavailable"]
+    model_version: str | None = None
+    algorithm: str | None = None
+    reason: str | None = None
+
+
+class RetrainAccepted(msgspec.Struct, frozen=True):
+    status: Literal["started"]
+    pid: int
+    detail: str
+
+
+class RollbackDone(msgspec.Struct, frozen=True):
+    status: Literal["ok"]
+    version: str
+    previous: str | None
+
+
+class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Every 4xx/5xx body: a code, what was wrong, and where (``field``) by which ``rule``."""
+
+    error: str
+    detail: str
+    field: str | None = None
+    rule: str | None = None
+    path: str | None = None
+
+
+class ModelInfo(msgspec.Struct, frozen=True):
+    """The serving model and the last retrain (``version`` is None before any training)."""
+
+    serving: bool
+    version: str | None
+    algorithm: str | None = None
+    trained_at: str | None = None
+    selection_metric: str | None = None
+    metrics: dict[str, Any] | None = None
+    training_rows: int | None = None
+    trained_by: str | None = None
+    load_error: str | None = None
+    retrain_running: bool = False
+    retrain: dict[str, Any] | None = None

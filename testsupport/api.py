@@ -1,0 +1,250 @@
+"""Fixtures for API tests: the real ``mindpulse-api serve`` on a free port, with its own folders.
+
+Each server runs the installed console script with environment variables pointing at
+temporary data and artifacts folders (copied from the session's tiny trained model, or empty),
+in its own process group so a test can stop it, or ``kill -9`` it with all its workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import pytest
+
+from mp_core.settings import Settings
+from testsupport.data import settings_for
+
+ADMIN_TOKEN = "test-admin-token"
+START_TIMEOUT = 60.0
+Model = Literal["logistic", "forest", "none"]
+#: Variables of the parent environment that must not leak into a test server.
+_CLEARED = (
+    "DATA_DIR", "ARTIFACTS_DIR", "REPORTS_DIR", "ADMIN_TOKEN", "API_PORT", "API_HOST",
+    "API_WORKERS", "API_SERVER", "RETRAIN_THRESHOLD", "MAX_BATCH", "PROMETHEUS_MULTIPROC_DIR",
+    "MP_BENCH_CEILING", "RETRAIN_CANDIDATES", "PROMOTION_TOLERANCE", "LOG_FORMAT",
+)  # fmt: skip
+
+EXAMPLE: dict[str, Any] = {
+    "Age": 21,
+    "Gender": "Female",
+    "Department": "Science",
+    "CGPA": 3.2,
+    "Sleep_Duration": 6.5,
+    "Study_Hours": 4.0,
+    "Social_Media_Hours": 3.5,
+    "Physical_Activity": 120.0,
+    "Stress_Level": 7,
+}
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (bind to port 0 and ask)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def console_script() -> str:
+    """The installed ``mindpulse-api`` next to this interpreter."""
+    path = Path(sys.executable).parent / "mindpulse-api"
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: run `uv sync --all-packages`")
+    return str(path)
+
+
+class ApiServer:
+    """One ``mindpulse-api serve`` process group; start, stop, kill and inspect it."""
+
+    def __init__(self, root: Path, *, workers: int = 1, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.settings: Settings = settings_for(root)
+        self.workers = workers
+        self.port = free_port()
+        self.extra_env = dict(env or {})
+        self.log_path = root / f"server-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+        env.update(
+            DATA_DIR=str(self.settings.data_dir),
+            ARTIFACTS_DIR=str(self.settings.artifacts_dir),
+            REPORTS_DIR=str(self.settings.reports_dir),
+            API_HOST="127.0.0.1",
+            API_PORT=str(self.port),
+            API_WORKERS=str(self.workers),
+            RETRAIN_CANDIDATES="logistic_regression",
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return {k: v for k, v in env.items() if v != ""}
+
+    def start(self, *, wait: Literal["live", "ready", "no"] = "live") -> ApiServer:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [console_script(), "serve"],
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: workers and jobs die with it
+        )
+        log.close()
+        if wait != "no":
+            self.wait_until("/live" if wait == "live" else "/health")
+        return self
+
+    def wait_until(self, path: str, timeout: float = START_TIMEOUT) -> None:
+        """Wait until every worker could answer ``path`` with 200 (or fail with the log)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"server exited ({self.process.returncode}):\n{self.log()}")
+            with contextlib.suppress(httpx.HTTPError):
+                answered = httpx.get(self.url + path, timeout=2).status_code == 200
+                if answered and len(self.worker_pids()) >= self.workers:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not answer {path} in {timeout:.0f}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def worker_pids(self) -> list[int]:
+        """Processes in the server's group other than the launcher (workers, retrain jobs)."""
+        if self.process is None:
+            return []
+        group = self.process.pid
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == group:
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) == group and b"mp_api.retrain" not in cmdline:
+                found.append(int(entry.name))
+        return sorted(found)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the whole group, then SIGKILL whatever is left."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout)
+        self._kill_group()
+
+    def kill9(self) -> None:
+        """``kill -9`` the launcher, every worker and any retrain job, all at once."""
+        if self.process is None:
+            return
+        self._kill_group()
+
+    def _kill_group(self) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+        # Wait for the group to be gone, so the next server gets the files to itself.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        self.process = None
+
+    def restart(self, **kwargs: Any) -> ApiServer:
+        self.stop()
+        return self.start(**kwargs)
+
+
+def prepare_root(root: Path, model: Model, templates: dict[str, Path]) -> Path:
+    """Copy the chosen trained template (or nothing) under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    if model != "none":
+        template = templates[model]
+        for name in ("data", "artifacts"):
+            shutil.copytree(template / name, root / name)
+    return root
+
+
+class ApiServers:
+    """Starts servers and stops them all when the test (or module) ends."""
+
+    def __init__(self, base: Path, templates: dict[str, Path]) -> None:
+        self.base = base
+        self.templates = templates
+        self.running: list[ApiServer] = []
+
+    def start(
+        self,
+        *,
+        model: Model = "logistic",
+        workers: int = 1,
+        admin_token: str | None = ADMIN_TOKEN,
+        wait: Literal["live", "ready", "no"] = "live",
+        **env: str,
+    ) -> ApiServer:
+        root = prepare_root(self.base / f"server{len(self.running)}", model, self.templates)
+        server_env = {"ADMIN_TOKEN": admin_token or "", **{k.upper(): v for k, v in env.items()}}
+        server = ApiServer(root, workers=workers, env=server_env)
+        self.running.append(server)
+        return server.start(wait=wait)
+
+    def close(self) -> None:
+        for server in self.running:
+            server.stop()
+
+
+def _templates(request: pytest.FixtureRequest) -> dict[str, Path]:
+    """Lazy access to the session's trained templates (the forest one only when asked for)."""
+
+    class Lazy(dict[str, Path]):
+        def __missing__(self, key: str) -> Path:
+            name = {"logistic": "_trained_template", "forest": "_forest_template"}[key]
+            value: Path = request.getfixturevalue(name)
+            self[key] = value
+            return value
+
+    return Lazy()
+
+
+@pytest.fixture
+def start_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ApiServers]:
+    """``start_api.start(model="logistic"|"forest"|"none", workers=1, **ENV)`` per test."""
+    servers = ApiServers(tmp_path, _templates(request))
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(scope="module")
+def module_api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServers]:
+    """The same as :func:`start_api`, for servers shared by a module's tests."""
+    servers = ApiServers(tmp_path_factory.mktemp("api"), _templates(request))
+    yield servers
+    servers.close()
