@@ -26,6 +26,10 @@ train *args: sync
 model-info: sync
     {{uv}} run --frozen mindpulse model-info
 
+# Check a CSV against the schema, line by line.
+validate-data path: sync
+    {{uv}} run --frozen mindpulse validate-data {{path}}
+
 # Make the previous version current again.
 rollback: sync
     {{uv}} run --frozen mindpulse rollback
