@@ -1,0 +1,140 @@
+"""``python -m services.api.bench [--quick] [--json PATH]``: the API benchmark from one command.
+
+Exit status: 0 when every target holds, 1 when one fails, 2 when the benchmark could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from services.api.bench.load import LoadError, wrk_binary
+from services.api.bench.model import ensure_model
+from services.api.bench.report import as_json, render
+from services.api.bench.runner import Bench, BenchConfig
+from services.api.bench.servers import ServerError
+from services.api.bench.workload import build_workload
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_PRIMARY = "granian"  # the API's default ASGI server (API_SERVER)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.api.bench",
+        description=(
+            "Benchmark the MindPulse API (1 worker) against the original FastAPI + pandas "
+            "approach and a constant-answer ceiling, with wrk on 127.0.0.1."
+        ),
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="2 s phases, 1 s warm-up (a smoke run)"
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure here")
+    parser.add_argument("--seconds", type=int, help="seconds per measured phase (default 10)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin servers to CPU 0 and wrk to CPU 1 (taskset)",
+    )
+    parser.add_argument(
+        "--servers",
+        default="granian,uvicorn",
+        help="ASGI servers to compare for the API; the first is the production one measured fully",
+    )
+    parser.add_argument(
+        "--bench-dir",
+        type=Path,
+        default=REPO_ROOT / ".bench",
+        help="where the trained model, run copies and server logs live (.bench/)",
+    )
+    return parser
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    servers = tuple(name.strip() for name in args.servers.split(",") if name.strip())
+    unknown = [name for name in servers if name not in ("granian", "uvicorn")]
+    if not servers or unknown:
+        print(f"--servers: choose from granian, uvicorn (got {args.servers!r})", file=sys.stderr)
+        return 2
+    seconds = args.seconds or (2 if args.quick else 10)
+    if seconds < 1:
+        print("--seconds: at least 1 (wrk measures whole seconds)", file=sys.stderr)
+        return 2
+    pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
+    config = BenchConfig(
+        repo_root=REPO_ROOT,
+        bench_dir=args.bench_dir.resolve(),
+        phase_seconds=seconds,
+        warmup_seconds=1 if args.quick else 2,
+        connections=args.connections,
+        pin=pin,
+        servers=servers,
+        quick=args.quick,
+    )
+    try:
+        wrk_binary()
+    except LoadError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    placement = (
+        "servers pinned to CPU 0, wrk to CPU 1 (taskset); the retrain job gets every CPU"
+        if pin
+        else "no CPU pinning: servers and wrk share all CPUs"
+    )
+    _say(f"MindPulse API benchmark: {placement}")
+    loadavg_before = [round(x, 2) for x in os.getloadavg()]
+    started = time.monotonic()
+    try:
+        _say(f"model: the full synthetic set under {config.bench_dir / 'model'} ...")
+        model = ensure_model(config.bench_dir)
+        _say(
+            f"model {model.version} ({model.algorithm}), "
+            f"{'trained now' if model.trained_now else 'reused'}"
+        )
+        bench = Bench(config, model, build_workload(), _say)
+        figures = bench.run(primary=servers[0])
+    except (LoadError, ServerError, RuntimeError, OSError) as exc:
+        print(f"bench: could not finish: {exc}", file=sys.stderr)
+        print(f"bench: server logs are in {config.bench_dir / 'logs'}", file=sys.stderr)
+        return 2
+    finally:
+        shutil.rmtree(config.bench_dir / "run", ignore_errors=True)
+    figures.meta = {
+        "cpus": os.cpu_count(),
+        "pinned": pin,
+        "placement": placement,
+        "threads": config.threads,
+        "connections": config.connections,
+        "batch_connections": config.batch_connections,
+        "phase_seconds": config.phase_seconds,
+        "warmup_seconds": config.warmup_seconds,
+        "quick": config.quick,
+        "model": model.as_dict(),
+        "loadavg_before": loadavg_before,
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    document = as_json(figures)
+    _say(render(figures))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        _say(f"\nfigures written to {args.json}")
+    return 0 if document["passed"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

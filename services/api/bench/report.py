@@ -1,0 +1,195 @@
+"""Ratios and targets from the measured figures, printed as PASS/FAIL and kept in the JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+from services.api.bench.runner import Figures
+
+PREDICT_VS_BASELINE: Final = 15.0
+PREDICT_VS_CEILING: Final = 0.80
+BATCH_ROWS_PER_S: Final = 500_000.0
+RETRAIN_P99_RATIO: Final = 2.0
+WORKER_RSS_MB: Final = 150.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    value: float
+    limit: float
+    kind: str  # "min" or "max"
+    unit: str
+    passed: bool
+    note: str = ""
+
+    def line(self) -> str:
+        sign = ">=" if self.kind == "min" else "<="
+        verdict = "PASS" if self.passed else "FAIL"
+        note = f"  ({self.note})" if self.note else ""
+        return (
+            f"  {verdict}  {self.name:<44} {self.value:>12,.2f} {self.unit:<7}"
+            f" {sign} {self.limit:,.2f}{note}"
+        )
+
+
+def _target(name: str, value: float, limit: float, kind: str, unit: str, note: str = "") -> Target:
+    passed = value >= limit if kind == "min" else value <= limit
+    return Target(name, value, limit, kind, unit, passed, note)
+
+
+def _clean(result: dict[str, Any]) -> bool:
+    return int(result.get("errors", 0)) + int(result.get("non_2xx", 0)) == 0
+
+
+def ratios(figures: Figures) -> dict[str, float]:
+    api = figures.api
+    predict = api["predict"]["requests_per_s"]
+    return {
+        "predict_vs_baseline": predict / figures.baseline["predict"]["requests_per_s"],
+        "predict_vs_ceiling": predict / figures.ceiling["predict"]["requests_per_s"],
+        "retrain_p99_vs_idle": api["retrain"]["p99_ratio"],
+    }
+
+
+def targets(figures: Figures) -> list[Target]:
+    api = figures.api
+    found = ratios(figures)
+    dirty = [
+        name
+        for name, result in (
+            ("baseline", figures.baseline["predict"]),
+            ("ceiling", figures.ceiling["predict"]),
+            ("predict", api["predict"]),
+            ("batch", api["batch"]),
+            ("feedback", api["feedback"]),
+            ("during retrain", api["retrain"]["during"]),
+        )
+        if not _clean(result)
+    ]
+    errors_note = "requests failed in: " + ", ".join(dirty) if dirty else ""
+    retrain = api["retrain"]
+    retrain_note = "" if retrain["retrain_running_throughout"] else "retrain ended mid-phase"
+    worst_rss = max(process["rss_mb"] for process in api["memory"])
+    found_targets = [
+        _target(
+            "/predict throughput vs baseline",
+            found["predict_vs_baseline"],
+            PREDICT_VS_BASELINE,
+            "min",
+            "x",
+        ),
+        _target(
+            "/predict throughput vs constant-answer ceiling",
+            found["predict_vs_ceiling"],
+            PREDICT_VS_CEILING,
+            "min",
+            "x",
+        ),
+        _target(
+            f"batch scoring ({api['batch']['rows_per_request']} rows/request)",
+            api["batch"]["rows_per_s"],
+            BATCH_ROWS_PER_S,
+            "min",
+            "rows/s",
+        ),
+        _target(
+            "/predict p99 during retrain vs idle",
+            found["retrain_p99_vs_idle"],
+            RETRAIN_P99_RATIO,
+            "max",
+            "x",
+            retrain_note,
+        ),
+        _target("resident memory per API process", worst_rss, WORKER_RSS_MB, "max", "MB"),
+    ]
+    if errors_note:
+        found_targets.append(_target("failed requests", float(len(dirty)), 0, "max", "phases"))
+    return found_targets
+
+
+def server_winner(figures: Figures) -> str:
+    return max(figures.servers, key=lambda name: figures.servers[name]["predict"]["requests_per_s"])
+
+
+def as_json(figures: Figures) -> dict[str, Any]:
+    found = targets(figures)
+    return {
+        "meta": figures.meta,
+        "baseline": figures.baseline,
+        "ceiling": figures.ceiling,
+        "api": figures.api,
+        "servers": {**figures.servers, "winner": server_winner(figures)},
+        "ratios": ratios(figures),
+        "targets": [asdict(t) for t in found],
+        "passed": all(t.passed for t in found),
+    }
+
+
+def render(figures: Figures) -> str:
+    api = figures.api
+    base = figures.baseline["predict"]
+    ceiling = figures.ceiling["predict"]
+    lines = ["", "MindPulse API benchmark", "=" * 23, ""]
+    meta = figures.meta
+    lines.append(f"  {meta.get('placement', '')}")
+    lines.append(
+        f"  wrk -t{meta.get('threads')} -c{meta.get('connections')} (batches: "
+        f"-c{meta.get('batch_connections')}), {meta.get('phase_seconds')} s per phase after "
+        f"{meta.get('warmup_seconds')} s of warm-up; model {meta.get('model', {}).get('version')} "
+        f"({meta.get('model', {}).get('algorithm')}, {meta.get('model', {}).get('dataset_rows'):,} rows)"
+    )
+    lines.append(
+        f"  load average before / after: {meta.get('loadavg_before')} / {meta.get('loadavg_after')}"
+    )
+    lines += ["", "  single predictions              req/s       p50 ms     p99 ms"]
+    rows = [
+        ("baseline (FastAPI+pandas+sklearn)", base),
+        (f"MindPulse API ({api['server']})", api["predict"]),
+        (f"ceiling ({figures.ceiling['server']}, constant)", ceiling),
+    ]
+    rows += [
+        (f"MindPulse API ({name})", data["predict"])
+        for name, data in figures.servers.items()
+        if name != api["server"]
+    ]
+    for label, result in rows:
+        lines.append(
+            f"  {label:<32}{result['requests_per_s']:>9,.0f}  {result['p50_ms']:>10.2f} "
+            f"{result['p99_ms']:>10.2f}"
+        )
+    batch, feedback, retrain = api["batch"], api["feedback"], api["retrain"]
+    lines += [
+        "",
+        f"  batch scoring: {batch['rows_per_s']:,.0f} rows/s ({batch['requests_per_s']:,.1f} "
+        f"requests/s of {batch['rows_per_request']} rows, p99 {batch['p99_ms']:.1f} ms)",
+        f"  feedback (fsync per row): {feedback['feedback_per_s']:,.0f} feedback/s "
+        f"(p50 {feedback['p50_ms']:.2f} ms, p99 {feedback['p99_ms']:.2f} ms)",
+        f"  /predict p99 idle {retrain['idle']['p99_ms']:.2f} ms, during retrain "
+        f"{retrain['during']['p99_ms']:.2f} ms ({retrain['during']['requests_per_s']:,.0f} req/s;"
+        f" retrain running throughout: {retrain['retrain_running_throughout']})",
+        "",
+        "  resident memory (VmRSS)",
+    ]
+    for label, processes in [
+        ("baseline", figures.baseline["memory"]),
+        *[(f"api ({name})", data["memory"]) for name, data in figures.servers.items()],
+    ]:
+        for process in processes:
+            lines.append(f"    {label:<16} {process['rss_mb']:7.1f} MB  {process['command']}")
+    found = ratios(figures)
+    lines += [
+        "",
+        f"  ratios: /predict vs baseline x{found['predict_vs_baseline']:.1f}, vs ceiling "
+        f"{found['predict_vs_ceiling']:.0%}, p99 during retrain vs idle x"
+        f"{found['retrain_p99_vs_idle']:.2f}",
+    ]
+    winner = server_winner(figures)
+    speeds = ", ".join(
+        f"{name} {data['predict']['requests_per_s']:,.0f} req/s"
+        for name, data in figures.servers.items()
+    )
+    lines += [f"  ASGI servers for /predict: {speeds} -> {winner} is faster", "", "  targets"]
+    lines += [t.line() for t in targets(figures)]
+    return "\n".join(lines)

@@ -1,0 +1,377 @@
+"""Run every phase of the benchmark in turn and collect the figures.
+
+Order: baseline, ceiling, the API as configured for production (single predictions, batches,
+feedback, memory, predictions during a retrain), then the API on the other ASGI server. The
+ceiling runs right before the production instance so the two are measured close in time.
+Every server gets a fresh copy of the benchmark model and is stopped before the next starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+
+from services.api.bench.load import LoadResult, LoadSettings, lua_script, run_wrk
+from services.api.bench.model import BenchModel, fresh_copy
+from services.api.bench.servers import (
+    LOOPBACK,
+    ProcessMemory,
+    RunningServer,
+    descendants,
+    free_port,
+    running,
+    start_server,
+)
+from services.api.bench.workload import BATCH_ROWS, Workload
+
+PREDICT_PATH: Final = "/predict"
+BATCH_PATH: Final = "/predict/batch"
+FEEDBACK_PATH: Final = "/feedback"
+CEILING_PATH: Final = "/bench/ceiling"
+#: Feedback must not start retrains while it is measured; the retrain phase starts its own.
+NO_AUTO_RETRAIN: Final = "1000000000"
+RETRAIN_START_TIMEOUT: Final = 30.0
+# Variables of the caller's shell that would change what the servers do (or send data away).
+_DROPPED_ENV: Final = (
+    "MLFLOW_TRACKING_URI",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "MP_BENCH_CEILING",
+    "API_URL",
+    "RETRAIN_MIN_ROWS",
+    "RETRAIN_CANDIDATES",
+)
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    """Durations, wrk settings, CPU placement and which ASGI servers to compare."""
+
+    repo_root: Path
+    bench_dir: Path
+    phase_seconds: float = 10.0
+    warmup_seconds: float = 2.0
+    threads: int = 1
+    connections: int = 32
+    batch_connections: int = 4
+    pin: bool = True
+    servers: tuple[str, ...] = ("granian", "uvicorn")
+    quick: bool = False
+
+    @property
+    def server_cpus(self) -> tuple[int, ...]:
+        return (0,) if self.pin else ()
+
+    @property
+    def wrk_cpus(self) -> tuple[int, ...]:
+        return (1,) if self.pin else ()
+
+    def load(self, connections: int | None = None) -> LoadSettings:
+        return LoadSettings(
+            duration=self.phase_seconds,
+            threads=self.threads,
+            connections=connections or self.connections,
+            cpus=self.wrk_cpus,
+        )
+
+
+@dataclass(slots=True)
+class Figures:
+    """Everything measured, in the shape written to the JSON file."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, Any] = field(default_factory=dict)
+    ceiling: dict[str, Any] = field(default_factory=dict)
+    api: dict[str, Any] = field(default_factory=dict)
+    servers: dict[str, Any] = field(default_factory=dict)
+
+
+def api_command() -> list[str]:
+    script = Path(sys.executable).with_name("mindpulse-api")
+    if script.exists():
+        return [str(script), "serve"]
+    return [sys.executable, "-m", "mp_api.cli", "serve"]
+
+
+def baseline_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "services.api.bench.baseline:create_app",
+        "--factory",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
+def clean_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Bench:
+    """One benchmark run: call :meth:`run` once."""
+
+    def __init__(self, config: BenchConfig, model: BenchModel, workload: Workload, log: Log):
+        self.config = config
+        self.model = model
+        self.workload = workload
+        self.log = log
+        self.admin_token = secrets.token_urlsafe(16)
+        self.run_dir = config.bench_dir / "run"
+        self.log_dir = config.bench_dir / "logs"
+        self.scripts = {
+            "predict": lua_script(PREDICT_PATH, workload.predict),
+            "batch": lua_script(BATCH_PATH, workload.batch),
+            "feedback": lua_script(FEEDBACK_PATH, workload.feedback),
+            "ceiling": lua_script(CEILING_PATH, workload.predict),
+        }
+
+    # -- servers -----------------------------------------------------------------------------
+    def _start_api(self, name: str, server: str, *, ceiling: bool = False) -> RunningServer:
+        settings = fresh_copy(self.model, self.run_dir / name)
+        port = free_port()
+        env = clean_environment()
+        env.update(
+            {
+                "API_HOST": LOOPBACK,
+                "API_PORT": str(port),
+                "API_WORKERS": "1",
+                "API_SERVER": server,
+                "DATA_DIR": str(settings.data_dir),
+                "ARTIFACTS_DIR": str(settings.artifacts_dir),
+                "REPORTS_DIR": str(settings.reports_dir),
+                "ADMIN_TOKEN": self.admin_token,
+                "RETRAIN_THRESHOLD": NO_AUTO_RETRAIN,
+                "LOG_FORMAT": "text",
+            }
+        )
+        if ceiling:
+            env["MP_BENCH_CEILING"] = "1"
+        self.log(f"starting {name}: mindpulse-api serve ({server}, 1 worker) on port {port}")
+        return start_server(
+            name,
+            api_command(),
+            port=port,
+            env=env,
+            log_path=self.log_dir / f"{name}.log",
+            cwd=self.config.repo_root,
+            cpus=self.config.server_cpus,
+        )
+
+    def _start_baseline(self) -> RunningServer:
+        settings = fresh_copy(self.model, self.run_dir / "baseline")
+        port = free_port()
+        env = clean_environment()
+        env["ARTIFACTS_DIR"] = str(settings.artifacts_dir)
+        self.log(f"starting baseline: FastAPI + pandas + scikit-learn on uvicorn, port {port}")
+        return start_server(
+            "baseline",
+            baseline_command(port),
+            port=port,
+            env=env,
+            log_path=self.log_dir / "baseline.log",
+            cwd=self.config.repo_root,
+            cpus=self.config.server_cpus,
+        )
+
+    # -- phases ------------------------------------------------------------------------------
+    def _measure(
+        self,
+        server: RunningServer,
+        path: str,
+        script: str,
+        label: str,
+        *,
+        connections: int | None = None,
+    ) -> LoadResult:
+        load = self.config.load(connections)
+        url = server.url + path
+        if self.config.warmup_seconds > 0:
+            run_wrk(url, script, load, duration=self.config.warmup_seconds)
+        result = run_wrk(url, script, load)
+        server.check_alive()
+        self.log(
+            f"  {label:<28} {result.requests_per_s:>10,.0f} req/s   p50 {result.p50_ms:7.2f} ms"
+            f"   p99 {result.p99_ms:7.2f} ms   errors {result.errors + result.non_2xx}"
+        )
+        return result
+
+    def _memory(self, server: RunningServer) -> list[dict[str, Any]]:
+        processes = server.memory()
+        for process in processes:
+            self.log(f"  memory pid {process.pid:<7} {process.rss_mb:7.1f} MB  {process.command}")
+        return [_memory_dict(p) for p in processes]
+
+    def run_baseline(self, figures: Figures) -> None:
+        with running(self._start_baseline()) as server:
+            result = self._measure(
+                server, PREDICT_PATH, self.scripts["predict"], "baseline /predict"
+            )
+            figures.baseline = {"predict": result.as_dict(), "memory": self._memory(server)}
+
+    def run_ceiling(self, figures: Figures, server_name: str) -> None:
+        with running(self._start_api("ceiling", server_name, ceiling=True)) as server:
+            result = self._measure(
+                server, CEILING_PATH, self.scripts["ceiling"], "ceiling (constant)"
+            )
+            figures.ceiling = {"server": server_name, "predict": result.as_dict()}
+
+    def run_production(self, figures: Figures, server_name: str) -> None:
+        with running(self._start_api(f"api-{server_name}", server_name)) as server:
+            predict = self._measure(server, PREDICT_PATH, self.scripts["predict"], "api /predict")
+            batch = self._measure(
+                server,
+                BATCH_PATH,
+                self.scripts["batch"],
+                f"api /predict/batch ({BATCH_ROWS} rows)",
+                connections=self.config.batch_connections,
+            )
+            feedback = self._measure(
+                server, FEEDBACK_PATH, self.scripts["feedback"], "api /feedback"
+            )
+            memory = self._memory(server)
+            retrain = self._retrain_phase(server, predict)
+            figures.api = {
+                "server": server_name,
+                "workers": 1,
+                "predict": predict.as_dict(),
+                "batch": {
+                    **batch.as_dict(),
+                    "rows_per_request": BATCH_ROWS,
+                    "rows_per_s": batch.requests_per_s * BATCH_ROWS,
+                },
+                "feedback": {**feedback.as_dict(), "feedback_per_s": feedback.requests_per_s},
+                "memory": memory,
+                "retrain": retrain,
+            }
+            figures.servers[server_name] = {"predict": predict.as_dict(), "memory": memory}
+
+    def run_alternative(self, figures: Figures, server_name: str) -> None:
+        with running(self._start_api(f"api-{server_name}", server_name)) as server:
+            predict = self._measure(
+                server, PREDICT_PATH, self.scripts["predict"], f"api /predict ({server_name})"
+            )
+            figures.servers[server_name] = {
+                "predict": predict.as_dict(),
+                "memory": self._memory(server),
+            }
+
+    def _retrain_phase(self, server: RunningServer, idle: LoadResult) -> dict[str, Any]:
+        """Start a retrain and measure /predict while its status says running."""
+        with httpx.Client(base_url=server.url, timeout=10.0) as client:
+            response = client.post(
+                "/retrain", headers={"Authorization": f"Bearer {self.admin_token}"}
+            )
+            if response.status_code != 202:
+                raise RuntimeError(
+                    f"POST /retrain answered {response.status_code}: {response.text[:300]}"
+                )
+            job_pid = response.json().get("pid")
+            started = time.monotonic()
+            while not retrain_running(client.get("/model").json()):
+                if time.monotonic() - started > RETRAIN_START_TIMEOUT:
+                    raise RuntimeError("the retrain never reported itself running")
+                time.sleep(0.1)
+            moved = self._unpin_job(server, job_pid)
+            load = self.config.load()
+            during = run_wrk(server.url + PREDICT_PATH, self.scripts["predict"], load)
+            server.check_alive()
+            info = client.get("/model").json()
+        still_running = retrain_running(info)
+        ratio = during.p99_ms / idle.p99_ms if idle.p99_ms > 0 else float("inf")
+        self.log(
+            f"  {'api /predict during retrain':<28} {during.requests_per_s:>10,.0f} req/s"
+            f"   p50 {during.p50_ms:7.2f} ms   p99 {during.p99_ms:7.2f} ms"
+            f"   (idle p99 {idle.p99_ms:.2f} ms, x{ratio:.2f};"
+            f" retrain still running at the end: {still_running})"
+        )
+        return {
+            "idle": idle.as_dict(),
+            "during": during.as_dict(),
+            "p99_ratio": ratio,
+            "retrain_running_throughout": still_running,
+            "retrain_pid": job_pid,
+            "retrain_cpus": moved,
+            "retrain_status_after": info.get("retrain"),
+        }
+
+    def _unpin_job(self, server: RunningServer, job_pid: object) -> list[int]:
+        """Give the retrain job every CPU again: it inherits the server's pin, production won't.
+
+        Unpinned, the job runs where the operating system puts it, as it would on a machine
+        without the load generator; pinned, it would share the serving worker's only core.
+        """
+        if not self.config.pin:
+            return sorted(os.sched_getaffinity(0))
+        everything = sorted(os.sched_getaffinity(0))
+        pids = set(descendants(server.pid))
+        if isinstance(job_pid, int):
+            pids |= {job_pid, *descendants(job_pid)}
+        serving = {server.pid}
+        for pid in pids - serving:
+            if _is_retrain(pid):
+                for task in _tasks(pid):
+                    _set_affinity(task, everything)
+        return everything
+
+    # -- all ---------------------------------------------------------------------------------
+    def run(self, primary: str) -> Figures:
+        figures = Figures()
+        self.run_baseline(figures)
+        self.run_ceiling(figures, primary)
+        self.run_production(figures, primary)
+        for name in self.config.servers:
+            if name != primary:
+                self.run_alternative(figures, name)
+        return figures
+
+
+def retrain_running(info: dict[str, Any]) -> bool:
+    """Whether ``GET /model`` says a retrain is running now."""
+    if info.get("retrain_running") is True:
+        return True
+    status = info.get("retrain") or {}
+    return isinstance(status, dict) and status.get("state") == "running"
+
+
+def _is_retrain(pid: int) -> bool:
+    try:
+        return b"retrain" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _tasks(pid: int) -> list[int]:
+    try:
+        return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return []
+
+
+def _set_affinity(pid: int, cpus: Sequence[int]) -> None:
+    with contextlib.suppress(OSError):  # the task may have ended in between
+        os.sched_setaffinity(pid, cpus)
+
+
+def _memory_dict(process: ProcessMemory) -> dict[str, Any]:
+    return {"pid": process.pid, "command": process.command, "rss_mb": round(process.rss_mb, 1)}
