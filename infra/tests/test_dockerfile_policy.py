@@ -76,6 +76,10 @@ def test_builder_installs_only_the_members_locked_dependencies(
         extras = [words[i + 1] for i, word in enumerate(words) if word == "--extra"]
         assert tuple(extras) == spec.extras
     assert "--no-install-workspace" in syncs[0]
+    # The code sync must rebuild our packages: uv's cached wheel of a local package is keyed on
+    # its pyproject.toml only, so a cache mount would otherwise serve the previous sources.
+    rebuilt = {syncs[1][i + 1] for i, word in enumerate(syncs[1]) if word == "--reinstall-package"}
+    assert rebuilt == {spec.member, "mp-core"}
     assert builder.env()["UV_COMPILE_BYTECODE"] == "1"
     for run in builder.all("RUN"):
         assert "type=cache" in run.flags().get("mount", ""), f"line {run.line}: no uv cache mount"
