@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from mp_core.atomic import atomic_write_text, fsync_dir
+from mp_core.atomic import atomic_write_text, fsync_dir, fsync_path
 from mp_core.errors import CorruptArtifact, ModelUnavailable
 from mp_core.fastpath import FastScorer, export_fastpath, load_fastpath, save_fastpath
 
@@ -191,7 +191,7 @@ class ArtifactStore:
                 for name in (MODEL_FILE, PIPELINE_FILE, FASTPATH_FILE)
             }
             for name in files:
-                _fsync_file(temp / name)
+                fsync_path(temp / name)
             manifest = _manifest(result, files, extra or {})
             return self._publish(temp, manifest)
         except BaseException:
@@ -245,7 +245,7 @@ class ArtifactStore:
             manifest["version"] = version
             manifest_path = temp / MANIFEST_FILE
             manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            _fsync_file(manifest_path)
+            fsync_path(manifest_path)
             fsync_dir(temp)
             try:
                 os.rename(temp, self.versions_dir / version)
@@ -265,14 +265,6 @@ class ArtifactStore:
             with contextlib.suppress(OSError):
                 if now - path.stat().st_mtime > STALE_TEMP_SECONDS:
                     shutil.rmtree(path)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _load_skops(path: Path) -> Any:

@@ -12,13 +12,16 @@ import tempfile
 from pathlib import Path
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in ``path`` durable."""
+def fsync_path(path: Path) -> None:
+    """Flush a file's content, or a directory's entries (renames, new files), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+fsync_dir = fsync_path
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

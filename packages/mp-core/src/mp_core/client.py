@@ -8,8 +8,9 @@ Connection errors are retried by the transport; every other failure becomes an e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
 
 import httpx
 import msgspec
@@ -130,6 +131,53 @@ def _unavailable(base_url: str, exc: httpx.TransportError) -> ApiUnavailable:
     return ApiUnavailable(f"MindPulse API at {base_url} is unavailable: {reason} ({exc})")
 
 
+@dataclass(frozen=True, slots=True)
+class _Call(Generic[T]):
+    """One API call: the request to send and how to read its answer (shared by both clients)."""
+
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    json: Any = None
+    headers: dict[str, str] | None = None
+
+
+def _decoder(kind: type[T]) -> Callable[[httpx.Response], T]:
+    return lambda response: _decode(response, kind)
+
+
+class _Calls:
+    """The endpoints, described once; each client only sends them."""
+
+    @staticmethod
+    def health() -> _Call[Health]:
+        return _Call("GET", "/health", _health)
+
+    @staticmethod
+    def predict(profile: ProfileLike) -> _Call[Prediction]:
+        return _Call(
+            "POST", "/predict", _decoder(Prediction), json={"features": _features(profile)}
+        )
+
+    @staticmethod
+    def predict_batch(profiles: Iterable[ProfileLike]) -> _Call[BatchPrediction]:
+        body = {"instances": [_features(p) for p in profiles]}
+        return _Call("POST", "/predict/batch", _decoder(BatchPrediction), json=body)
+
+    @staticmethod
+    def feedback(profile: ProfileLike, prediction: int, actual: int) -> _Call[FeedbackAck]:
+        body = {"features": _features(profile), "prediction": prediction, "actual": actual}
+        return _Call("POST", "/feedback", _decoder(FeedbackAck), json=body)
+
+    @staticmethod
+    def model_info() -> _Call[dict[str, Any]]:
+        return _Call("GET", "/model", _decoder(dict[str, Any]))
+
+    @staticmethod
+    def admin(path: str, token: str | None) -> _Call[dict[str, Any]]:
+        return _Call("POST", path, _decoder(dict[str, Any]), headers=_auth(token))
+
+
 class MindPulseClient:
     """Blocking client. Use as a context manager or call :meth:`close`."""
 
@@ -159,38 +207,36 @@ class MindPulseClient:
     def close(self) -> None:
         self._http.close()
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _run(self, call: _Call[T]) -> T:
         try:
-            return self._http.request(method, path, **kwargs)
+            response = self._http.request(
+                call.method, call.path, json=call.json, headers=call.headers
+            )
         except httpx.TransportError as exc:
             raise _unavailable(self.base_url, exc) from None
+        return call.parse(response)
 
     def health(self) -> Health:
         """Never raises for a 503: ``ready`` is False and ``reason`` says why."""
-        return _health(self._send("GET", "/health"))
+        return self._run(_Calls.health())
 
     def predict(self, profile: ProfileLike) -> Prediction:
-        response = self._send("POST", "/predict", json={"features": _features(profile)})
-        return _decode(response, Prediction)
+        return self._run(_Calls.predict(profile))
 
     def predict_batch(self, profiles: Iterable[ProfileLike]) -> BatchPrediction:
-        body = {"instances": [_features(p) for p in profiles]}
-        return _decode(self._send("POST", "/predict/batch", json=body), BatchPrediction)
+        return self._run(_Calls.predict_batch(profiles))
 
     def feedback(self, profile: ProfileLike, prediction: int, actual: int) -> FeedbackAck:
-        body = {"features": _features(profile), "prediction": prediction, "actual": actual}
-        return _decode(self._send("POST", "/feedback", json=body), FeedbackAck)
+        return self._run(_Calls.feedback(profile, prediction, actual))
 
     def model_info(self) -> dict[str, Any]:
-        return _decode(self._send("GET", "/model"), dict[str, Any])
+        return self._run(_Calls.model_info())
 
     def retrain(self, token: str | None = None) -> dict[str, Any]:
-        headers = _auth(token or self.admin_token)
-        return _decode(self._send("POST", "/retrain", headers=headers), dict[str, Any])
+        return self._run(_Calls.admin("/retrain", token or self.admin_token))
 
     def rollback(self, token: str | None = None) -> dict[str, Any]:
-        headers = _auth(token or self.admin_token)
-        return _decode(self._send("POST", "/model/rollback", headers=headers), dict[str, Any])
+        return self._run(_Calls.admin("/model/rollback", token or self.admin_token))
 
 
 class AsyncMindPulseClient:
@@ -204,13 +250,15 @@ class AsyncMindPulseClient:
         retries: int = DEFAULT_RETRIES,
         admin_token: str | None = None,
         max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.admin_token = admin_token
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout,
-            transport=httpx.AsyncHTTPTransport(
+            transport=transport
+            or httpx.AsyncHTTPTransport(
                 retries=retries, limits=httpx.Limits(max_connections=max_connections)
             ),
         )
@@ -224,34 +272,32 @@ class AsyncMindPulseClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _run(self, call: _Call[T]) -> T:
         try:
-            return await self._http.request(method, path, **kwargs)
+            response = await self._http.request(
+                call.method, call.path, json=call.json, headers=call.headers
+            )
         except httpx.TransportError as exc:
             raise _unavailable(self.base_url, exc) from None
+        return call.parse(response)
 
     async def health(self) -> Health:
-        return _health(await self._send("GET", "/health"))
+        return await self._run(_Calls.health())
 
     async def predict(self, profile: ProfileLike) -> Prediction:
-        response = await self._send("POST", "/predict", json={"features": _features(profile)})
-        return _decode(response, Prediction)
+        return await self._run(_Calls.predict(profile))
 
     async def predict_batch(self, profiles: Iterable[ProfileLike]) -> BatchPrediction:
-        body = {"instances": [_features(p) for p in profiles]}
-        return _decode(await self._send("POST", "/predict/batch", json=body), BatchPrediction)
+        return await self._run(_Calls.predict_batch(profiles))
 
     async def feedback(self, profile: ProfileLike, prediction: int, actual: int) -> FeedbackAck:
-        body = {"features": _features(profile), "prediction": prediction, "actual": actual}
-        return _decode(await self._send("POST", "/feedback", json=body), FeedbackAck)
+        return await self._run(_Calls.feedback(profile, prediction, actual))
 
     async def model_info(self) -> dict[str, Any]:
-        return _decode(await self._send("GET", "/model"), dict[str, Any])
+        return await self._run(_Calls.model_info())
 
     async def retrain(self, token: str | None = None) -> dict[str, Any]:
-        headers = _auth(token or self.admin_token)
-        return _decode(await self._send("POST", "/retrain", headers=headers), dict[str, Any])
+        return await self._run(_Calls.admin("/retrain", token or self.admin_token))
 
     async def rollback(self, token: str | None = None) -> dict[str, Any]:
-        headers = _auth(token or self.admin_token)
-        return _decode(await self._send("POST", "/model/rollback", headers=headers), dict[str, Any])
+        return await self._run(_Calls.admin("/model/rollback", token or self.admin_token))
