@@ -1,0 +1,110 @@
+"""Replay a Dockerfile's builder stage on this machine, with no Docker engine.
+
+The build context is the work tree filtered through .gitignore and .dockerignore (what Docker would
+be sent, less files git ignores anyway); the builder's COPY instructions copy from it and its
+``uv sync`` commands run as written, into a given environment folder, reusing the uv cache.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from infra.tests.dockerfiles import REPO_ROOT, DockerIgnore, Instruction, parse_dockerfile
+from infra.tests.images import ImageSpec
+
+
+class ReplayError(AssertionError):
+    """The builder stage holds a step the replay cannot perform, or a step failed."""
+
+
+def uv_binary() -> str:
+    found = os.environ.get("UV") or shutil.which("uv")
+    if not found:
+        raise ReplayError("uv is needed to replay the image builds (./start.sh installs it)")
+    return found
+
+
+def build_context() -> list[str]:
+    """Repo-relative files Docker would send: the work tree less .gitignore, less .dockerignore."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split("\0")
+    ignore = DockerIgnore.read(REPO_ROOT / ".dockerignore")
+    return [f for f in listed if f and (REPO_ROOT / f).is_file() and not ignore.excludes(f)]
+
+
+def _copy(instruction: Instruction, context: list[str], workdir: Path) -> None:
+    *sources, destination = instruction.operands()
+    for source in sources:
+        source = source.rstrip("/")
+        matched = [f for f in context if f == source or f.startswith(source + "/")]
+        if not matched:
+            raise ReplayError(f"line {instruction.line}: {source} is not in the build context")
+        for relative in matched:
+            if relative == source:
+                target = workdir / destination / Path(relative).name
+                if not destination.endswith("/") and len(sources) == 1:
+                    target = workdir / destination
+            else:
+                target = workdir / destination / relative.removeprefix(source + "/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / relative, target)
+
+
+def replay_builder(spec: ImageSpec, context: list[str], root: Path, venv: Path) -> Path:
+    """Run the builder stage's COPY and RUN steps under ``root``, installing into ``venv``."""
+    builder = parse_dockerfile(spec.path).stage("builder")
+    workdir = root / "src"
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    }
+    env.update(builder.env())
+    # Where this machine differs from the image: its own interpreter and folders, hard links into
+    # the cache, and no bytecode compilation (the policy test checks the image asks for it).
+    env.update(UV_PROJECT_ENVIRONMENT=str(venv), UV_PYTHON=sys.executable, UV_COMPILE_BYTECODE="0")
+    env.pop("UV_LINK_MODE", None)
+    for instruction in builder.instructions:
+        if instruction.keyword == "ENV":
+            continue
+        if instruction.keyword == "WORKDIR" and instruction.args == "/src":
+            continue
+        if instruction.keyword == "COPY" and instruction.flags().get("from") == "uv":
+            continue
+        if instruction.keyword == "COPY" and "from" not in instruction.flags():
+            _copy(instruction, context, workdir)
+            continue
+        words = instruction.operands()
+        if instruction.keyword != "RUN" or words[:2] != ["uv", "sync"]:
+            raise ReplayError(f"{spec.dockerfile} line {instruction.line}: cannot replay {words}")
+        completed = subprocess.run(
+            [uv_binary(), *words[1:], "--quiet"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise ReplayError(f"{shlex.join(words)}:\n{completed.stderr}")
+    return venv
+
+
+def entry_module(spec: ImageSpec) -> tuple[str, bool]:
+    """The console script's module, and whether it exists yet (else its package is checked)."""
+    with spec.pyproject.open("rb") as manifest:
+        target = str(tomllib.load(manifest)["project"]["scripts"][spec.console_script])
+    module = target.split(":")[0]
+    source = REPO_ROOT / spec.member_dir / "src" / (module.replace(".", "/") + ".py")
+    return (module, True) if source.is_file() else (module.split(".")[0], False)
