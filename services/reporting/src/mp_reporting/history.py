@@ -65,11 +65,9 @@ def publish(
     root = reports_dir / HISTORY_DIR
     root.mkdir(parents=True, exist_ok=True)
     stamp = generated_at.strftime("%Y%m%dT%H%M%SZ")
-    target = root / stamp
-    suffix = 0
-    while target.exists():
-        suffix += 1
-        target = root / f"{stamp}-{suffix}"
+    # Runs within one second get increasing suffixes, after any such run still kept.
+    same_second = [_run_order(p)[1] for p in history_runs(reports_dir) if p.name[:16] == stamp]
+    target = root / (f"{stamp}-{max(same_second) + 1}" if same_second else stamp)
     temp = root / f".tmp-{target.name}-{os.getpid()}"
     temp.mkdir()
     try:
