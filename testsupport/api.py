@@ -117,7 +117,8 @@ class ApiServer:
                 raise RuntimeError(f"server exited ({self.process.returncode}):\n{self.log()}")
             with contextlib.suppress(httpx.HTTPError):
                 answered = httpx.get(self.url + path, timeout=2).status_code == 200
-                if answered and len(self.worker_pids()) >= self.workers:
+                # With several workers, wait until each one has started.
+                if answered and (self.workers == 1 or len(self.worker_pids()) >= self.workers):
                     return
             time.sleep(0.1)
         raise RuntimeError(f"server did not answer {path} in {timeout:.0f}s:\n{self.log()}")
