@@ -5,10 +5,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 uv := env("UV", "uv")
 
-# Train a model when none exists, then show it.
-default: sync
-    {{uv}} run --frozen mindpulse train --if-missing
-    {{uv}} run --frozen mindpulse model-info
+# Bring the platform up natively (the same as `just up`); `./start.sh` with no argument runs this.
+default: up
 
 # Install every member and the dev tools from the lock.
 sync:
@@ -67,3 +65,11 @@ logs *service: sync
 # Run the Evidently reports once in a container (compose profile "reporting").
 report-docker: sync
     {{uv}} run --frozen python infra/compose/stack.py report
+
+# Serve the web page alone on UI_PORT (it waits for the API; `just up` starts both).
+ui: sync
+    {{uv}} run --frozen mindpulse-ui
+
+# The platform natively: train on the first run, start the API then the UI, print the URLs; Ctrl-C stops both.
+up: sync
+    {{uv}} run --frozen python infra/native/up.py

@@ -1,0 +1,74 @@
+"""The UI's web server: the Gradio page at ``/``, the latest reports at ``/reports/<name>``.
+
+A small FastAPI app (Gradio's own server framework) holds both, so the reports are plain links
+that open in a tab, and ``/healthz`` lets launchers and container checks see the page is up
+without loading Gradio's front end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import gradio as gr
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+
+from mp_ui.actions import PageActions
+from mp_ui.app import NUMERIC_JS, build_page, page_css, theme
+from mp_ui.config import UiConfig
+from mp_ui.reports import MEDIA_TYPES, REPORT_ROUTE, report_path
+from mp_ui.support import SupportResources, load_support_resources
+
+NOT_FOUND_PAGE = (
+    "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Report not found</title>"
+    "</head><body style='font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto'>"
+    "<h1>This report does not exist yet</h1><p>Make the reports with <code>just report</code>, "
+    "then open them again from the Reports tab.</p></body></html>"
+)
+
+
+def create_app(config: UiConfig, support: SupportResources | None = None) -> FastAPI:
+    """The UI as an ASGI app, ready for uvicorn."""
+    support = support or load_support_resources(config.support_resources_file)
+    actions = PageActions(config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        actions.close()
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get(REPORT_ROUTE + "/{name}", response_model=None)
+    def report(name: str) -> FileResponse | HTMLResponse:
+        path = report_path(config.reports_dir, name)
+        if path is None:
+            return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
+        media_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
+        # The reports are replaced on every run; a browser must not keep an old one.
+        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-store"})
+
+    page = build_page(actions, support)
+    return gr.mount_gradio_app(
+        app,
+        page,
+        path="/",
+        server_name=config.host,
+        server_port=config.port,
+        footer_links=[],
+        # Gradio's run history would keep people's answers around; the page has no use for it.
+        run_history=False,
+        show_error=False,
+        ssr_mode=False,
+        pwa=False,
+        mcp_server=False,
+        enable_monitoring=False,
+        theme=theme(),
+        css=page_css(),
+        js=NUMERIC_JS,
+    )
