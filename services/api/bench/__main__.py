@@ -97,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _say(f"MindPulse API benchmark: {placement}")
     loadavg_before = [round(x, 2) for x in os.getloadavg()]
     started = time.monotonic()
+    run_dir = config.run_dir
     try:
         _say(f"model: the full synthetic set under {config.bench_dir / 'model'} ...")
         model = ensure_model(config.bench_dir)
@@ -108,10 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = bench.run(primary=servers[0])
     except (LoadError, ServerError, RuntimeError, OSError) as exc:
         print(f"bench: could not finish: {exc}", file=sys.stderr)
-        print(f"bench: server logs are in {config.bench_dir / 'logs'}", file=sys.stderr)
+        print(f"bench: server logs are kept in {run_dir / 'logs'}", file=sys.stderr)
         return 2
-    finally:
-        shutil.rmtree(config.bench_dir / "run", ignore_errors=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
     figures.meta = {
         "cpus": os.cpu_count(),
         "pinned": pin,

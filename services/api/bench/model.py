@@ -7,6 +7,7 @@ versions promoted during one phase never change what another phase serves.
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +69,17 @@ def _describe(root: Path, trained_now: bool) -> BenchModel | None:
 
 
 def ensure_model(bench_dir: Path) -> BenchModel:
-    """Reuse the trained template under ``bench_dir/model`` or train it on the full set."""
-    root = bench_dir / "model"
+    """Reuse the trained template under ``bench_dir/model`` or train it on the full set.
+
+    A lock file keeps two benchmarks started at once from training into the same folder.
+    """
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    with (bench_dir / "model.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_model_locked(bench_dir / "model")
+
+
+def _ensure_model_locked(root: Path) -> BenchModel:
     found = _describe(root, trained_now=False)
     if found is not None:
         return found

@@ -69,6 +69,11 @@ class BenchConfig:
     quick: bool = False
 
     @property
+    def run_dir(self) -> Path:
+        """One folder per run, so two runs at once never share model copies or logs."""
+        return self.bench_dir / f"run-{os.getpid()}"
+
+    @property
     def server_cpus(self) -> tuple[int, ...]:
         return (0,) if self.pin else ()
 
@@ -137,8 +142,8 @@ class Bench:
         self.workload = workload
         self.log = log
         self.admin_token = secrets.token_urlsafe(16)
-        self.run_dir = config.bench_dir / "run"
-        self.log_dir = config.bench_dir / "logs"
+        self.run_dir = config.run_dir
+        self.log_dir = config.run_dir / "logs"
         self.scripts = {
             "predict": lua_script(PREDICT_PATH, workload.predict),
             "batch": lua_script(BATCH_PATH, workload.batch),
