@@ -73,3 +73,14 @@ ui: sync
 # The platform natively: train on the first run, start the API then the UI, print the URLs; Ctrl-C stops both.
 up: sync
     {{uv}} run --frozen python infra/native/up.py
+
+# Benchmarks (wrk, 127.0.0.1 only): the API vs the original approach and a ceiling, then the
+# reporting benchmark. Args go to the API benchmark: --quick (2 s phases), --json PATH.
+bench *args: sync
+    #!/usr/bin/env bash
+    set -uo pipefail
+    status=0
+    {{uv}} run --frozen --group bench python -m services.api.bench {{args}} || status=$?
+    # REPORTING BENCHMARK: runs when services/reporting/bench/ has a __main__.py (set its command here).
+    if [ -f services/reporting/bench/__main__.py ]; then {{uv}} run --frozen --group bench python -m services.reporting.bench || status=$?; fi
+    exit $status
