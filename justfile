@@ -74,8 +74,7 @@ ui: sync
 up: sync
     {{uv}} run --frozen python infra/native/up.py
 
-# Benchmarks (wrk, 127.0.0.1 only): the API vs the original approach and a ceiling, then the
-# reporting benchmark. Args go to the API benchmark: --quick (2 s phases), --json PATH.
+# Benchmark the API (wrk, vs the original approach and a ceiling), then reporting; [--quick] [--json PATH]
 bench *args: sync
     #!/usr/bin/env bash
     set -uo pipefail
