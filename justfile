@@ -83,3 +83,7 @@ bench *args: sync
     # REPORTING BENCHMARK: runs when services/reporting/bench/ has a __main__.py (set its command here).
     if [ -f services/reporting/bench/__main__.py ]; then {{uv}} run --frozen --group bench python -m services.reporting.bench || status=$?; fi
     exit $status
+
+# Serve the API alone on API_PORT with API_WORKERS processes (API_SERVER=granian|uvicorn); `just up` starts it with the UI.
+api *args: sync
+    {{uv}} run --frozen mindpulse-api serve {{args}}
