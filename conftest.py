@@ -1,3 +1,9 @@
 """Fixtures shared by every member's tests live in ``testsupport/``; this only registers them."""
 
-pytest_plugins = ["testsupport.data", "testsupport.reporting", "testsupport.api", "testsupport.browser"]
+pytest_plugins = [
+    "testsupport.data",
+    "testsupport.reporting",
+    "testsupport.api",
+    "testsupport.mlflow",
+    "testsupport.browser",
+]

@@ -1,0 +1,423 @@
+"""Optional MLflow tracking: one run per training, the registered model ``mindpulse@champion``.
+
+Everything here is a no-op unless ``MLFLOW_TRACKING_URI`` is set, and nothing here imports
+mlflow: the calls to the server run in a child process (``python -m mp_core.tracking_mlflow``)
+so that a serving worker that promotes or rolls back never loads it, and so that a dead or slow
+server can cost the caller at most ``MLFLOW_TIMEOUT`` seconds (default 5). A child that has not
+finished by then is left to finish on its own (it has its own hard deadline) and the miss is
+logged as a warning. No hook ever raises.
+
+The bundle on disk stays the source of truth. What reached MLflow is noted in
+``ARTIFACTS_DIR/tracking.json`` (written atomically): the run of each version, the registered
+model version, trainings still waiting to be logged. ``mindpulse sync-mlflow`` logs whatever is
+missing, and every child sets the ``champion`` alias to the version the ``current`` pointer
+names at that moment, so concurrent or out-of-order children always converge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from mp_core.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    import argparse
+
+    from mp_core.settings import Settings
+    from mp_core.training import TrainingResult
+
+log = logging.getLogger("mp_core.tracking")
+
+NOTE_FILE: Final = "tracking.json"
+NOTE_LOCK: Final = ".tracking-note.lock"
+DEFAULT_EXPERIMENT: Final = "mindpulse"
+DEFAULT_MODEL_NAME: Final = "mindpulse"
+DEFAULT_TIMEOUT: Final = 5.0
+CHAMPION_ALIAS: Final = "champion"
+#: A child left running past the caller's timeout still stops by itself after this long.
+CHILD_DEADLINE_FACTOR: Final = 12
+CHILD_DEADLINE_MIN: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackingConfig:
+    """Where and how to track; ``uri`` None means tracking is off."""
+
+    uri: str | None
+    artifacts_dir: Path
+    experiment: str = DEFAULT_EXPERIMENT
+    model_name: str = DEFAULT_MODEL_NAME
+    timeout: float = DEFAULT_TIMEOUT
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, environ: Mapping[str, str] | None = None
+    ) -> TrackingConfig:
+        """Settings first; MLFLOW_EXPERIMENT / MLFLOW_TIMEOUT from the environment until
+        :class:`~mp_core.settings.Settings` carries them."""
+        env = os.environ if environ is None else environ
+        experiment = getattr(settings, "mlflow_experiment", None) or env.get("MLFLOW_EXPERIMENT")
+        raw_timeout = getattr(settings, "mlflow_timeout", None) or env.get("MLFLOW_TIMEOUT")
+        return cls(
+            uri=settings.mlflow_tracking_uri or None,
+            artifacts_dir=Path(settings.artifacts_dir),
+            experiment=experiment or DEFAULT_EXPERIMENT,
+            timeout=_positive_seconds(raw_timeout),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "artifacts_dir": str(self.artifacts_dir),
+            "experiment": self.experiment,
+            "model_name": self.model_name,
+            "timeout": self.timeout,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TrackingConfig:
+        return cls(
+            uri=data["uri"],
+            artifacts_dir=Path(data["artifacts_dir"]),
+            experiment=data["experiment"],
+            model_name=data["model_name"],
+            timeout=float(data["timeout"]),
+        )
+
+
+def _positive_seconds(raw: str | float | None) -> float:
+    try:
+        value = float(raw) if raw is not None else DEFAULT_TIMEOUT
+    except (TypeError, ValueError):
+        log.warning(
+            "MLFLOW_TIMEOUT must be a number of seconds; using the default", extra={"value": raw}
+        )
+        return DEFAULT_TIMEOUT
+    return value if math.isfinite(value) and value > 0 else DEFAULT_TIMEOUT
+
+
+# -- the local note ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def note_for_update(config: TrackingConfig) -> Iterator[dict[str, Any]]:
+    """Read-modify-write ``tracking.json`` under a lock; the note is replaced atomically."""
+    config.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    with (config.artifacts_dir / NOTE_LOCK).open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        note = read_note(config)
+        yield note
+        text = json.dumps(note, indent=2, sort_keys=True) + "\n"
+        atomic_write_text(config.artifacts_dir / NOTE_FILE, text)
+
+
+def read_note(config: TrackingConfig) -> dict[str, Any]:
+    """The note for this tracking server; an empty one when missing, unreadable or for another."""
+    empty: dict[str, Any] = {"tracking_uri": config.uri, "runs": {}, "pending": {}}
+    try:
+        data = json.loads((config.artifacts_dir / NOTE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return empty
+    if not isinstance(data, dict) or data.get("tracking_uri") != config.uri:
+        return empty  # written for another server: everything must be logged there again
+    data.setdefault("runs", {})
+    data.setdefault("pending", {})
+    return data
+
+
+def run_for_version(settings: Settings, version: str | None) -> dict[str, str] | None:
+    """``{"run_id", "url"}`` of ``version``'s run when tracking is on and it was logged.
+
+    Reads the local note only (no network, no mlflow): cheap enough for every GET /model.
+    """
+    if not settings.mlflow_tracking_uri or not version:
+        return None
+    try:
+        config = TrackingConfig.from_settings(settings)
+        entry = read_note(config)["runs"].get(version)
+        if not isinstance(entry, dict) or not entry.get("run_id"):
+            return None
+        return {"run_id": str(entry["run_id"]), "url": str(entry.get("url") or "")}
+    except Exception:  # a broken note must never break a page
+        log.warning("tracking note unreadable", exc_info=True)
+        return None
+
+
+def run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
+    """The MLflow UI page of a run when the tracking URI is a web server."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+# -- what a run holds --------------------------------------------------------------------------
+def run_payload(
+    version: str | None,
+    manifest: Mapping[str, Any] | None,
+    decision: Mapping[str, Any] | None,
+    result: TrainingResult | None = None,
+) -> dict[str, Any]:
+    """Parameters, metrics and tags of one training's run, as plain JSON."""
+    manifest = manifest or {}
+    decision = dict(decision or {})
+    params: dict[str, Any] = {}
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    if result is not None:
+        params.update(
+            algorithm=result.algorithm,
+            selection_metric=result.selection_metric,
+            n_components=result.n_components,
+            training_rows=result.train_rows,
+            test_rows=result.test_rows,
+            data_hash=result.data_hash,
+        )
+        params.update({f"model.{k}": v for k, v in result.winner.params.items()})
+        _add_metrics(metrics, "", result.metrics)
+        for candidate in result.candidates:
+            _add_metrics(metrics, f"{candidate.algorithm}.", candidate.metrics)
+            metrics[f"{candidate.algorithm}.fit_seconds"] = candidate.fit_seconds
+        metrics["training_seconds"] = result.seconds
+    if manifest:
+        for key in ("algorithm", "selection_metric", "n_components", "data_hash"):
+            if manifest.get(key) is not None:
+                params[key] = manifest[key]
+        params["training_rows"] = manifest.get("training_rows")
+        params["test_rows"] = manifest.get("test_rows")
+        params.update({f"model.{k}": v for k, v in (manifest.get("params") or {}).items()})
+        _add_metrics(metrics, "", manifest.get("metrics") or {})
+        for algorithm, info in (manifest.get("candidates") or {}).items():
+            _add_metrics(metrics, f"{algorithm}.", info.get("metrics") or {})
+            _add_metrics(metrics, f"{algorithm}.", {"fit_seconds": info.get("fit_seconds")})
+        _add_metrics(metrics, "", {"training_seconds": manifest.get("training_seconds")})
+        source = manifest.get("data_source") or {}
+        if isinstance(source, dict) and source.get("source"):
+            tags["data_source"] = str(source["source"])
+        for key in ("trained_by", "trigger", "replaces"):
+            if manifest.get(key):
+                tags[key] = str(manifest[key])
+        _add_metrics(metrics, "feedback_", {"rows": manifest.get("feedback_rows")})
+    bayes = manifest.get("bayes_accuracy", decision.get("bayes_accuracy"))
+    _add_metrics(metrics, "", {"bayes_accuracy": bayes})
+    _add_decision(decision, params, metrics, tags)
+    if version:
+        tags["mindpulse_version"] = version
+    return {
+        "version": version,
+        "run_name": version or f"rejected challenger {decision.get('finished_at') or ''}".strip(),
+        "params": {k: _param_text(v) for k, v in params.items() if v is not None},
+        "metrics": metrics,
+        "tags": tags,
+        "decision": decision,
+    }
+
+
+def _add_decision(
+    decision: Mapping[str, Any],
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> None:
+    """The champion/challenger outcome: the API's retrain status or the CLI's own decision."""
+    outcome = decision.get("decision")
+    if outcome:
+        tags["decision"] = str(outcome)
+    if decision.get("reason"):
+        tags["decision_reason"] = str(decision["reason"])[:5000]
+    if decision.get("trigger"):
+        tags["trigger"] = str(decision["trigger"])
+    for key in ("selection_metric", "tolerance"):
+        if decision.get(key) is not None:
+            params[f"promotion.{key}"] = decision[key]
+    rows = decision.get("rows")
+    if isinstance(rows, dict):
+        _add_metrics(metrics, "rows.", rows)
+    champion = decision.get("champion")
+    if isinstance(champion, dict):
+        _add_metrics(metrics, "champion.", champion.get("metrics") or {})
+    challenger = decision.get("challenger")
+    if isinstance(challenger, dict):
+        _add_metrics(metrics, "", challenger.get("metrics") or {})
+        params.setdefault("algorithm", challenger.get("algorithm"))
+        selection = str(decision.get("selection_metric") or "score")
+        for algorithm, score in (challenger.get("candidates") or {}).items():
+            if not isinstance(score, dict):
+                _add_metrics(metrics, f"{algorithm}.", {selection: score})
+
+
+def _add_metrics(target: dict[str, float], prefix: str, values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value):
+            target[f"{prefix}{name}"] = float(value)
+
+
+def _param_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:6000]  # MLflow refuses longer parameter values
+
+
+# -- hooks -------------------------------------------------------------------------------------
+def log_training(
+    settings: Settings,
+    version: str | None,
+    result: TrainingResult | None = None,
+    manifest: Mapping[str, Any] | None = None,
+    decision: Mapping[str, Any] | None = None,
+) -> None:
+    """Log one training as a run (and register it when it became current). Never raises.
+
+    ``version`` is None for a challenger that was not kept; ``decision`` is the champion/
+    challenger outcome (the API's retrain status, or None for ``mindpulse train``, which always
+    promotes). Waits at most ``MLFLOW_TIMEOUT`` seconds.
+    """
+    if not settings.mlflow_tracking_uri:
+        return
+    try:
+        config = TrackingConfig.from_settings(settings)
+        if version and manifest is None:
+            from mp_core.artifacts import ArtifactStore
+
+            manifest = ArtifactStore(config.artifacts_dir).manifest(version)
+        if decision is None and version:
+            decision = {"decision": "promoted", "reason": "trained with `mindpulse train`"}
+        if decision is not None and decision.get("state") == "failed":
+            return  # nothing was trained to its end
+        key = version or f"unsaved-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        payload = run_payload(version, manifest, decision, result)
+        with note_for_update(config) as note:
+            note["pending"][key] = payload
+        promoted = bool(version) and str((decision or {}).get("decision")) == "promoted"
+        _run_child(config, keys=[key], register=[version] if promoted and version else [])
+    except Exception:
+        log.warning("MLflow tracking skipped", extra={"version": version}, exc_info=True)
+
+
+def on_promotion(settings: Settings, version: str, *, wait: bool = True) -> None:
+    """Register ``version`` (logging its run first if needed) and point ``champion`` at the
+    current version. Never raises; ``wait=False`` returns at once (for a serving worker)."""
+    _sync_alias(settings, [version], wait=wait)
+
+
+def on_rollback(settings: Settings, version: str, *, wait: bool = True) -> None:
+    """Move ``champion`` back to ``version`` (the one now current). Never raises."""
+    _sync_alias(settings, [version], wait=wait)
+
+
+def _sync_alias(settings: Settings, versions: list[str], *, wait: bool) -> None:
+    if not settings.mlflow_tracking_uri:
+        return
+    try:
+        _run_child(TrackingConfig.from_settings(settings), keys=[], register=versions, wait=wait)
+    except Exception:
+        log.warning("MLflow alias update skipped", extra={"versions": versions}, exc_info=True)
+
+
+# -- the child process -------------------------------------------------------------------------
+def _run_child(
+    config: TrackingConfig, *, keys: list[str], register: list[str], wait: bool = True
+) -> bool:
+    """Run one reconcile in a child; True when it finished in time and succeeded."""
+    if importlib.util.find_spec("mlflow") is None:
+        log.warning(
+            "MLFLOW_TRACKING_URI is set but mlflow-skinny is not installed "
+            "(install mp-core[tracking]); noted for `mindpulse sync-mlflow`"
+        )
+        return False
+    job = {"config": config.to_json(), "keys": keys, "register": register, "champion": True}
+    deadline = max(CHILD_DEADLINE_MIN, CHILD_DEADLINE_FACTOR * config.timeout)
+    env = {
+        **os.environ,
+        # One try per request, each bounded: a dead server fails fast instead of retrying.
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(config.timeout))),
+        "MP_TRACKING_DEADLINE": str(deadline),
+    }
+    started = time.monotonic()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "mp_core.tracking_mlflow", json.dumps(job)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # Ctrl-C on the caller must not cut a half-written run
+    )
+    if not wait:
+        _reap_later(child, config, started)
+        return False
+    try:
+        code = child.wait(timeout=config.timeout)
+    except subprocess.TimeoutExpired:
+        log.warning(
+            "MLflow did not confirm tracking in time; it goes on in the background, and "
+            "`mindpulse sync-mlflow` logs anything still missing",
+            extra={"timeout_s": config.timeout, "pid": child.pid, "uri": config.uri},
+        )
+        _reap_later(child, config, started)
+        return False
+    return _outcome(code, config, started)
+
+
+def _reap_later(child: subprocess.Popen[bytes], config: TrackingConfig, started: float) -> None:
+    """Wait for a child in a daemon thread so it never lingers as a zombie."""
+
+    def reap() -> None:
+        _outcome(child.wait(), config, started)
+
+    threading.Thread(target=reap, name="mlflow-tracking-reaper", daemon=True).start()
+
+
+def _outcome(code: int, config: TrackingConfig, started: float) -> bool:
+    seconds = round(time.monotonic() - started, 2)
+    if code == 0:
+        log.info("mlflow_tracked", extra={"seconds": seconds, "uri": config.uri})
+        return True
+    log.warning(
+        "MLflow tracking failed (the model is saved and serving is unaffected); "
+        "`mindpulse sync-mlflow` logs it once the server is back",
+        extra={"exit_code": code, "seconds": seconds, "uri": config.uri},
+    )
+    return False
+
+
+# -- mindpulse sync-mlflow ---------------------------------------------------------------------
+def sync_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Log every version and training MLflow has not seen, register promoted versions and
+    point ``champion`` at the current one. Runs in this process with no overall deadline."""
+    if not settings.mlflow_tracking_uri:
+        print("mindpulse sync-mlflow: MLFLOW_TRACKING_URI is not set.", file=sys.stderr)
+        return 2
+    if importlib.util.find_spec("mlflow") is None:
+        print("mindpulse sync-mlflow: install mp-core[tracking] (mlflow-skinny).", file=sys.stderr)
+        return 2
+    config = TrackingConfig.from_settings(settings)
+    timeout = getattr(args, "timeout", None) or 30.0
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(math.ceil(timeout)))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    from mp_core.tracking_mlflow import TrackingUnavailable, sync_all
+
+    try:
+        summary = sync_all(config)
+    except TrackingUnavailable as exc:
+        print(f"mindpulse sync-mlflow: {exc}", file=sys.stderr)
+        return 1
+    if getattr(args, "json", False):
+        print(json.dumps(summary, indent=2))
+    else:
+        logged = ", ".join(summary["logged"]) or "nothing new"
+        print(f"Logged: {logged}. Registered: {', '.join(summary['registered']) or 'nothing new'}.")
+        print(f"Alias {CHAMPION_ALIAS} -> {summary['champion'] or 'no current version'}.")
+    return 0

@@ -1,0 +1,236 @@
+"""MLflow tracking against a real tracking server (SQLite store, started from infra/mlflow).
+
+A relay in front of the server lets a test make it unreachable or mute without restarting it,
+which is how a client sees a server that goes away and comes back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mp_core import tracking
+from mp_core.artifacts import ArtifactStore
+from mp_core.settings import Settings
+from testsupport.data import settings_for
+from testsupport.mlflow import SwitchableProxy
+
+pytestmark = pytest.mark.slow
+
+ROWS = 2000
+BUNDLE_FILES = {"model.skops", "pipeline.skops", "fastpath.npz", "manifest.json"}
+
+
+def train_like_the_cli(settings: Settings, seed: int) -> tuple[str, Any]:
+    """What ``mindpulse train`` does: train, save with the Bayes accuracy, promote."""
+    from mp_core.dataset import save_base_dataset
+    from mp_core.publish import promote_version, save_version
+    from mp_core.synthetic import bayes_accuracy, generate
+    from mp_core.training import TrainConfig, train
+
+    frame = generate(ROWS, seed)
+    save_base_dataset(frame, settings.dataset_path, {"source": "synthetic", "rows": ROWS})
+    config = TrainConfig(seed=seed, candidates=("logistic_regression", "random_forest"), n_jobs=1)
+    result = train(frame, config)
+    bayes = bayes_accuracy(frame[result.split == "test"])
+    extra = {"data_source": {"source": "synthetic"}, "bayes_accuracy": bayes}
+    version = save_version(settings, result, extra={**extra, "trained_by": "mindpulse train"})
+    promote_version(settings, version, result, frame)
+    return version, result
+
+
+def client_for(uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def champion_version(uri: str) -> str:
+    """The MindPulse version that the ``champion`` alias names on the server."""
+    model_version = client_for(uri).get_model_version_by_alias("mindpulse", "champion")
+    return str(model_version.tags["mindpulse_version"])
+
+
+def run_of(uri: str, version: str) -> Any:
+    client = client_for(uri)
+    experiment = client.get_experiment_by_name(os.environ["MLFLOW_EXPERIMENT"])
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.mindpulse_version = '{version}'"
+    )
+    assert len(runs) == 1, f"expected one run for {version}, found {len(runs)}"
+    return runs[0]
+
+
+@pytest.fixture
+def proxy(mlflow_server: str) -> Iterator[SwitchableProxy]:
+    relay = SwitchableProxy(int(mlflow_server.rsplit(":", 1)[1]))
+    yield relay
+    relay.close()
+
+
+@pytest.fixture
+def tracked(tmp_path: Path, proxy: SwitchableProxy, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings that track to the relay, each test in an experiment of its own."""
+    monkeypatch.setenv("MLFLOW_EXPERIMENT", f"mindpulse-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("MLFLOW_TIMEOUT", "90")  # wait for the outcome: the server is healthy
+    return settings_for(tmp_path, mlflow_tracking_uri=proxy.url)
+
+
+def test_training_logs_a_run_registers_it_and_rolls_back(tracked: Settings) -> None:
+    uri = str(tracked.mlflow_tracking_uri)
+    first, result = train_like_the_cli(tracked, seed=1)
+    tracking.log_training(tracked, first, result)
+
+    run = run_of(uri, first)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["algorithm"] == result.algorithm
+    assert run.data.params["data_hash"] == result.data_hash
+    assert run.data.params["training_rows"] == str(result.train_rows)
+    assert run.data.metrics["accuracy"] == pytest.approx(result.metrics["accuracy"])
+    for candidate in result.candidates:
+        assert run.data.metrics[f"{candidate.algorithm}.f1"] == pytest.approx(
+            candidate.metrics["f1"]
+        )
+    assert 0.5 < run.data.metrics["bayes_accuracy"] <= 1.0
+    assert run.data.tags["decision"] == "promoted"
+    artifacts = {a.path for a in client_for(uri).list_artifacts(run.info.run_id, "bundle")}
+    assert {f"bundle/{name}" for name in BUNDLE_FILES} <= artifacts
+    assert champion_version(uri) == first
+
+    note = tracking.run_for_version(tracked, first)
+    assert note is not None and note["run_id"] == run.info.run_id
+    assert note["url"].startswith(uri) and note["url"].endswith(run.info.run_id)
+
+    second, result2 = train_like_the_cli(tracked, seed=2)
+    tracking.log_training(tracked, second, result2)
+    assert champion_version(uri) == second
+    versions = client_for(uri).search_model_versions("name = 'mindpulse'")
+    assert {v.tags["mindpulse_version"] for v in versions} >= {first, second}
+
+    assert ArtifactStore(tracked.artifacts_dir).rollback() == first
+    tracking.on_rollback(tracked, first)
+    assert champion_version(uri) == first
+
+
+def test_a_rejected_challenger_is_logged_with_its_reason_and_not_registered(
+    tracked: Settings,
+) -> None:
+    uri = str(tracked.mlflow_tracking_uri)
+    champion, _ = train_like_the_cli(tracked, seed=3)
+    tracking.log_training(tracked, champion)
+    status = {
+        "state": "rejected",
+        "decision": "kept_champion",
+        "reason": "challenger f1 0.7000 is worse than champion 0.7500 by more than the tolerance 0.01",
+        "trigger": "feedback",
+        "selection_metric": "f1",
+        "rows": {"base": 2000, "feedback": 50, "train": 1590, "holdout": 410},
+        "champion": {"metrics": {"f1": 0.75, "accuracy": 0.8}},
+        "challenger": {
+            "algorithm": "logistic_regression",
+            "metrics": {"f1": 0.7, "accuracy": 0.78},
+            "candidates": {"logistic_regression": 0.7},
+        },
+    }
+    tracking.log_training(tracked, None, decision=status)
+
+    client = client_for(uri)
+    experiment = client.get_experiment_by_name(os.environ["MLFLOW_EXPERIMENT"])
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.decision = 'kept_champion'"
+    )
+    assert runs, "the rejected training has no run"
+    run = runs[0]
+    assert "worse than champion" in run.data.tags["decision_reason"]
+    assert run.data.metrics["champion.f1"] == 0.75
+    assert run.data.metrics["rows.feedback"] == 50
+    assert "mindpulse_version" not in run.data.tags
+    assert champion_version(uri) == champion
+    note = json.loads((tracked.artifacts_dir / "tracking.json").read_text())
+    assert note["pending"] == {}
+
+
+def test_a_stuck_or_stopped_server_costs_at_most_the_timeout_and_sync_catches_up(
+    tracked: Settings, proxy: SwitchableProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri = str(tracked.mlflow_tracking_uri)
+    first, _ = train_like_the_cli(tracked, seed=4)
+    tracking.log_training(tracked, first)
+    assert champion_version(uri) == first
+
+    timeout = 3.0
+    monkeypatch.setenv("MLFLOW_TIMEOUT", str(timeout))
+    proxy.set_mode("hang")
+    second, result = train_like_the_cli(tracked, seed=5)
+    started = time.monotonic()
+    tracking.log_training(tracked, second, result)
+    assert time.monotonic() - started < timeout + 1.5
+    assert ArtifactStore(tracked.artifacts_dir).current_version() == second  # promotion stands
+    assert tracking.run_for_version(tracked, second) is None
+
+    proxy.set_mode("down")
+    assert ArtifactStore(tracked.artifacts_dir).rollback() == first
+    started = time.monotonic()
+    tracking.on_rollback(tracked, first)
+    assert time.monotonic() - started < timeout + 1.5
+    third, _ = train_like_the_cli(tracked, seed=6)
+    started = time.monotonic()
+    tracking.log_training(tracked, third)
+    assert time.monotonic() - started < timeout + 1.5
+    assert ArtifactStore(tracked.artifacts_dir).current_version() == third
+
+    proxy.set_mode("forward")
+    code = tracking.sync_command(argparse.Namespace(json=True, timeout=30.0), tracked)
+    assert code == 0
+    for version in (second, third):
+        assert run_of(uri, version).info.status == "FINISHED"
+        assert tracking.run_for_version(tracked, version) is not None
+    assert champion_version(uri) == third
+    # Syncing again finds nothing new and duplicates nothing.
+    assert tracking.sync_command(argparse.Namespace(json=True, timeout=30.0), tracked) == 0
+    run_of(uri, second)
+
+
+def test_sync_reports_an_unreachable_server_without_a_traceback(
+    tracked: Settings, proxy: SwitchableProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train_like_the_cli(tracked, seed=7)
+    proxy.set_mode("down")
+    code = tracking.sync_command(argparse.Namespace(json=False, timeout=3.0), tracked)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("mindpulse sync-mlflow: ") and "Traceback" not in err
+
+
+def test_a_serving_process_with_tracking_on_never_loads_mlflow(
+    tracked: Settings, proxy: SwitchableProxy
+) -> None:
+    """What a serving worker does with tracking on (rollback hook, run link) loads no mlflow."""
+    version, _ = train_like_the_cli(tracked, seed=8)
+    code = f"""
+import sys
+from pathlib import Path
+from mp_core import tracking
+from mp_core.settings import Settings
+settings = Settings(artifacts_dir=Path({str(tracked.artifacts_dir)!r}),
+                    mlflow_tracking_uri={proxy.url!r})
+tracking.on_rollback(settings, {version!r}, wait=False)
+tracking.on_promotion(settings, {version!r}, wait=False)
+tracking.run_for_version(settings, {version!r})
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("mlflow", "airflow"))
+print(",".join(loaded))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == ""
