@@ -80,22 +80,21 @@ class UiServer:
             # Checked often, so a test sees the API come and go within seconds.
             UI_STATUS_INTERVAL="1",
             PYTHONUNBUFFERED="1",
-            **self.extra_env,
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> UiServer:
         self.root.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [_console_script("mindpulse-ui")],
-            env=self.environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [_console_script("mindpulse-ui")],
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + UI_START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -193,3 +192,19 @@ def screenshot_dir(tmp_path: Path) -> Path:
     folder = Path(base) / "screenshots" if base else tmp_path / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="module")
+def module_ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The same as :func:`ui_server`, for a UI shared by a module's tests."""
+    base = tmp_path_factory.mktemp("ui")
+    started: list[UiServer] = []
+
+    def start(api_url: str, **env: str) -> UiServer:
+        server = UiServer(base / f"ui{len(started)}", api_url, **env)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()

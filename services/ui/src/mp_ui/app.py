@@ -127,7 +127,11 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
                         if index == len(STEPS) - 1:
                             review = gr.HTML("", elem_id="mp-review")
                         with gr.Row(elem_classes=["mp-nav"]):
-                            back = gr.Button("Back", variant="secondary") if index > 0 else None
+                            back = (
+                                gr.Button("Back", variant="secondary", elem_id=f"mp-back-{index}")
+                                if index > 0
+                                else None
+                            )
                             label = "Get my estimate" if index == len(STEPS) - 1 else "Next"
                             forward = gr.Button(
                                 label, variant="primary", elem_id=f"mp-next-{index}"
