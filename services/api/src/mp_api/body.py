@@ -11,6 +11,7 @@ from collections.abc import Generator
 from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
+from litestar import Request
 from litestar.dto import AbstractDTO
 from litestar.dto.data_structures import DTOFieldDefinition
 from litestar.typing import FieldDefinition
@@ -54,7 +55,8 @@ class JsonBody(AbstractDTO[T], Generic[T]):
         return schema_creator.for_field_definition(field_definition)
 
     def decode_bytes(self, value: bytes) -> Any:
-        content_type = self.asgi_connection.content_type[0]
+        request: Request[Any, Any, Any] = self.asgi_connection  # type: ignore[assignment]
+        content_type = request.content_type[0]
         if not _is_json(content_type):
             raise ApiProblem(
                 415,

@@ -12,6 +12,7 @@ import os
 import time
 from typing import Any, Final
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -91,7 +92,7 @@ class MetricsMiddleware:
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -108,5 +109,5 @@ class MetricsMiddleware:
         finally:
             path = scope["path"]
             route = path if path in self.routes else "other"
-            REQUESTS.labels(route, scope["method"], str(status)).inc()
+            REQUESTS.labels(route, scope.get("method", ""), str(status)).inc()
             LATENCY.labels(route).observe(time.perf_counter() - started)

@@ -20,13 +20,13 @@ from mp_core.errors import CorruptArtifact, ModelUnavailable
 
 log = logging.getLogger("mp_api")
 
-SECURITY = [{"BearerToken": []}]
+SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
 
 def admin_guard(token: str | None) -> Any:
     """A Litestar guard: 403 when admin routes are disabled, 401 without the right token."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
         if not token:
             raise ApiProblem(
                 403,
@@ -34,8 +34,8 @@ def admin_guard(token: str | None) -> Any:
                 field="Authorization",
                 rule="ADMIN_TOKEN must be set on the server",
             )
-        scheme, _, given = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given:
+        scheme, _, supplied = connection.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not supplied:
             raise ApiProblem(
                 401,
                 "send the admin token as 'Authorization: Bearer <ADMIN_TOKEN>'",
@@ -43,7 +43,7 @@ def admin_guard(token: str | None) -> Any:
                 rule="Bearer token required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        if not hmac.compare_digest(supplied.strip().encode(), token.encode()):
             raise ApiProblem(
                 401,
                 "the admin token is wrong",
