@@ -87,3 +87,11 @@ bench *args: sync
 # Serve the API alone on API_PORT with API_WORKERS processes (API_SERVER=granian|uvicorn); `just up` starts it with the UI.
 api *args: sync
     {{uv}} run --frozen mindpulse-api serve {{args}}
+
+# MLflow tracking server on MLFLOW_PORT (5000) from its own pinned environment; SQLite store and artifacts in MLFLOW_DIR (data/mlflow).
+mlflow:
+    {{uv}} run --frozen --project infra/mlflow python infra/mlflow/serve.py
+
+# Airflow (standalone, SQLite) on AIRFLOW_PORT (8083) with the MindPulse DAGs, from its own environment; the login is printed at start.
+airflow: sync
+    {{uv}} run --frozen --project infra/airflow python infra/airflow/standalone.py
