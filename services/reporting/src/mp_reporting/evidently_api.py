@@ -25,6 +25,7 @@ with warnings.catch_warnings():
     from evidently.metrics import (  # type: ignore[import-untyped]
         OutListValueCount,
         OutRangeValueCount,
+        ValueDrift,
     )
     from evidently.presets import (  # type: ignore[import-untyped]
         ClassificationPreset,
@@ -43,4 +44,5 @@ __all__ = [
     "OutRangeValueCount",
     "Report",
     "Snapshot",
+    "ValueDrift",
 ]
