@@ -13,10 +13,45 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from infra.tests.dockerfiles import REPO_ROOT, DockerIgnore, Instruction, parse_dockerfile
 from infra.tests.images import ImageSpec
+
+CONTAINER_UID = 1000
+
+
+def as_user(uid: int | None) -> list[str]:
+    """Command prefix that drops to ``uid`` (and its gid, no supplementary groups)."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid else []
+
+
+def interpreter_for(uid: int | None) -> str:
+    """A Python 3.11+ that ``uid`` may run: the tests' own may live under root's private home."""
+    if uid is None:
+        return sys.executable
+    candidates = [sys.executable, getattr(sys, "_base_executable", ""), "/usr/bin/python3.11"]
+    candidates.append(shutil.which("python3") or "")
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [*as_user(uid), candidate, "-c", "import sys; assert sys.version_info >= (3, 11)"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        if probe.returncode == 0:
+            return str(Path(candidate).resolve())
+    raise AssertionError(f"no Python 3.11+ that uid {uid} can run among {candidates}")
+
+
+@dataclass(frozen=True)
+class ImageEnvironments:
+    """Where each image's replayed environment lives, and which user runs the services."""
+
+    root: Path
+    uid: int | None  # CONTAINER_UID when the tests run as root, else None (run as ourselves)
+    venvs: dict[str, Path]
 
 
 class ReplayError(AssertionError):
@@ -62,8 +97,11 @@ def _copy(instruction: Instruction, context: list[str], workdir: Path) -> None:
             shutil.copy2(REPO_ROOT / relative, target)
 
 
-def replay_builder(spec: ImageSpec, context: list[str], root: Path, venv: Path) -> Path:
-    """Run the builder stage's COPY and RUN steps under ``root``, installing into ``venv``."""
+def replay_builder(
+    spec: ImageSpec, context: list[str], root: Path, venv: Path, *, python: str = sys.executable
+) -> Path:
+    """Run the builder stage's COPY and RUN steps under ``root``, installing into ``venv`` for the
+    interpreter ``python``."""
     builder = parse_dockerfile(spec.path).stage("builder")
     workdir = root / "src"
     env = {
@@ -72,7 +110,7 @@ def replay_builder(spec: ImageSpec, context: list[str], root: Path, venv: Path) 
     env.update(builder.env())
     # Where this machine differs from the image: its own interpreter and folders, hard links into
     # the cache, and no bytecode compilation (the policy test checks the image asks for it).
-    env.update(UV_PROJECT_ENVIRONMENT=str(venv), UV_PYTHON=sys.executable, UV_COMPILE_BYTECODE="0")
+    env.update(UV_PROJECT_ENVIRONMENT=str(venv), UV_PYTHON=python, UV_COMPILE_BYTECODE="0")
     env.pop("UV_LINK_MODE", None)
     for instruction in builder.instructions:
         if instruction.keyword == "ENV":

@@ -150,6 +150,7 @@ def test_api_health_gates_the_page_and_the_trainer_gates_the_api(
     assert api["depends_on"] == {"trainer": {"condition": "service_completed_successfully"}}
     assert services["webapp"]["depends_on"] == {"serving-api": {"condition": "service_healthy"}}
     assert services["webapp"]["environment"]["API_URL"] == "http://serving-api:8080"
+    assert services["webapp"]["environment"]["UI_HOST"] == "0.0.0.0"
 
 
 def test_trainer_and_reports_run_once(compose: dict[str, Any]) -> None:

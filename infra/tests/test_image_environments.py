@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from infra.tests.images import IMAGE_IDS, IMAGES, ImageSpec
-from infra.tests.replay import build_context, entry_module, replay_builder
+from infra.tests.replay import ImageEnvironments, entry_module
 
 pytestmark = pytest.mark.slow
 
@@ -32,16 +32,11 @@ print(json.dumps({
 """
 
 
-@pytest.fixture(scope="module")
-def context() -> list[str]:
-    return build_context()
-
-
 @pytest.mark.parametrize("spec", IMAGES, ids=IMAGE_IDS)
 def test_builder_environment_serves_the_member_only(
-    spec: ImageSpec, context: list[str], tmp_path: Path
+    spec: ImageSpec, image_envs: ImageEnvironments, tmp_path: Path
 ) -> None:
-    venv = replay_builder(spec, context, tmp_path, tmp_path / "venv")
+    venv = image_envs.venvs[spec.service]
     assert (venv / "bin" / spec.console_script).is_file()
     probe_env = dict(
         os.environ,
