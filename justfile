@@ -95,3 +95,11 @@ mlflow:
 # Airflow (standalone, SQLite) on AIRFLOW_PORT (8083) with the MindPulse DAGs, from its own environment; the login is printed at start.
 airflow: sync
     {{uv}} run --frozen --project infra/airflow python infra/airflow/standalone.py
+
+# Write the Evidently reports (data quality, drift, classification) and summary.json into REPORTS_DIR, keep the last 10 in history/.
+report *args: sync
+    {{uv}} run --frozen mindpulse-report {{args}}
+
+# Drift of the raw features over DRIFT_THRESHOLD -> POST /retrain (ADMIN_TOKEN, API_URL). Exit 0 no drift, 10 retrain requested, 11 one already running, 1 failure, 2 bad input.
+drift-check *args: sync
+    {{uv}} run --frozen mindpulse-report --drift-check {{args}}
