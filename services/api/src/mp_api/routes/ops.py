@@ -25,6 +25,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         @route(
             CEILING_PATH,
             http_method=["GET", "POST"],
+            status_code=200,
             include_in_schema=False,
             request_max_body_size=services.config.batch_body_bytes(services.settings.max_batch),
         )
