@@ -1,0 +1,143 @@
+"""Tracking hooks without a tracking server: off by default, bounded by the timeout, never raising.
+
+The tests against a real MLflow server are in tests/test_mlflow_tracking.py.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from mp_core import tracking
+from mp_core.artifacts import ArtifactStore
+from mp_core.settings import Settings
+
+
+@pytest.fixture
+def mute_server() -> Iterator[str]:
+    """A server that accepts connections and never answers (a stuck tracking server)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+    for connection in held:
+        connection.close()
+
+
+def test_everything_is_a_no_op_when_tracking_is_off(trained_settings: Settings) -> None:
+    assert trained_settings.mlflow_tracking_uri is None
+    started = time.monotonic()
+    tracking.log_training(trained_settings, "v0001")
+    tracking.on_promotion(trained_settings, "v0001")
+    tracking.on_rollback(trained_settings, "v0001")
+    assert time.monotonic() - started < 0.5
+    assert not (trained_settings.artifacts_dir / tracking.NOTE_FILE).exists()
+    assert tracking.run_for_version(trained_settings, "v0001") is None
+
+
+def test_a_stuck_server_costs_the_caller_the_timeout_at_most(
+    trained_settings: Settings, mute_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TIMEOUT", "2")
+    settings = msgspec.structs.replace(trained_settings, mlflow_tracking_uri=mute_server)
+    started = time.monotonic()
+    tracking.log_training(settings, "v0001")
+    tracking.on_rollback(settings, "v0001")
+    elapsed = time.monotonic() - started
+    assert elapsed < 2 * 2 + 1.5, elapsed
+    assert ArtifactStore(settings.artifacts_dir).current_version() == "v0001"
+    note = json.loads((settings.artifacts_dir / tracking.NOTE_FILE).read_text())
+    assert note["tracking_uri"] == mute_server
+    assert note["pending"]["v0001"]["tags"]["mindpulse_version"] == "v0001"
+    assert tracking.run_for_version(settings, "v0001") is None
+
+
+def test_a_serving_worker_hook_returns_at_once(
+    trained_settings: Settings, mute_server: str
+) -> None:
+    settings = msgspec.structs.replace(trained_settings, mlflow_tracking_uri=mute_server)
+    started = time.monotonic()
+    tracking.on_rollback(settings, "v0001", wait=False)
+    assert time.monotonic() - started < 1.0
+
+
+def test_the_run_holds_parameters_metrics_and_the_decision(trained_settings: Settings) -> None:
+    manifest = ArtifactStore(trained_settings.artifacts_dir).manifest("v0001")
+    manifest["bayes_accuracy"] = 0.81
+    decision = {"decision": "promoted", "reason": "better f1", "rows": {"feedback": 12}}
+    payload = tracking.run_payload("v0001", manifest, decision)
+    assert payload["run_name"] == "v0001"
+    assert payload["tags"] == {
+        "mindpulse_version": "v0001",
+        "data_source": "synthetic",
+        "decision": "promoted",
+        "decision_reason": "better f1",
+    }
+    assert payload["params"]["algorithm"] == manifest["algorithm"]
+    assert payload["params"]["data_hash"] == manifest["data_hash"]
+    assert payload["metrics"]["accuracy"] == manifest["metrics"]["accuracy"]
+    assert payload["metrics"]["logistic_regression.f1"] == manifest["metrics"]["f1"]
+    assert payload["metrics"]["bayes_accuracy"] == 0.81
+    assert payload["metrics"]["rows.feedback"] == 12
+    assert all(isinstance(v, str) for v in payload["params"].values())
+    json.dumps(payload)  # it travels to the child process as JSON
+
+
+def test_run_for_version_reads_the_note_and_survives_a_broken_one(
+    trained_settings: Settings,
+) -> None:
+    settings = msgspec.structs.replace(trained_settings, mlflow_tracking_uri="http://mlflow:5000")
+    note = {
+        "tracking_uri": "http://mlflow:5000",
+        "runs": {"v0001": {"run_id": "abc", "url": "http://mlflow:5000/#/experiments/1/runs/abc"}},
+        "pending": {},
+    }
+    path = settings.artifacts_dir / tracking.NOTE_FILE
+    path.write_text(json.dumps(note))
+    assert tracking.run_for_version(settings, "v0001") == {
+        "run_id": "abc",
+        "url": "http://mlflow:5000/#/experiments/1/runs/abc",
+    }
+    assert tracking.run_for_version(settings, "v0002") is None
+    other = msgspec.structs.replace(settings, mlflow_tracking_uri="http://elsewhere:5000")
+    assert tracking.run_for_version(other, "v0001") is None  # noted for another server
+    path.write_text("{not json")
+    assert tracking.run_for_version(settings, "v0001") is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("12", 12.0), ("0", 5.0), ("nan", 5.0), ("x", 5.0)])
+def test_the_timeout_comes_from_the_environment(tmp_path: Path, raw: str, expected: float) -> None:
+    settings = Settings(artifacts_dir=tmp_path, mlflow_tracking_uri="http://127.0.0.1:1")
+    config = tracking.TrackingConfig.from_settings(
+        settings, {"MLFLOW_TIMEOUT": raw, "MLFLOW_EXPERIMENT": "exp"}
+    )
+    assert config.timeout == expected
+    assert config.experiment == "exp"
+
+
+def test_importing_tracking_loads_no_mlflow() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, mp_core.tracking; print(any(m.startswith('mlflow') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
