@@ -3,19 +3,21 @@
 Top-level fields (documented in the README; a test checks them):
 
 - ``generated_at``: UTC time of the run, ISO-8601.
+- ``drift``: share of drifted raw features, whether it exceeds the threshold, the drifted
+  ones with their scores, the method, every feature's verdict in words, and the same for the
+  PCA components (null when not computed; ``warnings`` says why).
 - ``rows``: valid and skipped (malformed) rows of the reference and production data.
-- ``bad_rows``: the first skipped lines of each input with the rule each broke.
 - ``model``: the current model (version, algorithm) or why there is none.
 - ``model_versions``: production rows per model version that served them.
-- ``drift``: threshold, method, share of drifted raw features, the drifted ones with their
-  scores, every feature's verdict, and the same for the PCA components (or null and why).
-- ``metrics``: accuracy, F1, precision, recall, confusion matrix for reference, held-out
-  reference, production and each model version (null where too few rows).
+- ``metrics``: accuracy, F1, precision, recall, confusion matrix for production, reference,
+  held-out reference and each model version (null where too few rows).
+- ``warnings``: everything missing or skipped, in plain words.
+- ``bad_rows``: the first skipped lines of each input with the rule each broke.
 - ``data_quality``: per column rejected rows, new categories and values outside the
   reference's range.
-- ``warnings``: everything missing or skipped, in plain words.
 - ``reports``: the HTML files written.
 - ``timings_seconds``: how long each step took.
+- ``schema_version``: 1; bumped when a field changes meaning.
 """
 
 from __future__ import annotations
@@ -35,19 +37,20 @@ REPORT_FILES: Final = {
     "classification_performance": "classification_performance.html",
 }
 SUMMARY_FILE: Final = "summary.json"
+#: In this order: the headline figures first (the web page shows the first few).
 SUMMARY_FIELDS: Final = (
-    "schema_version",
     "generated_at",
+    "drift",
     "rows",
-    "bad_rows",
     "model",
     "model_versions",
-    "drift",
     "metrics",
-    "data_quality",
     "warnings",
+    "bad_rows",
+    "data_quality",
     "reports",
     "timings_seconds",
+    "schema_version",
 )
 
 
@@ -92,17 +95,22 @@ def build_summary(findings: Findings) -> dict[str, Any]:
     perf = findings.performance
     features = None if drift is None else _group(drift.features)
     return {
-        "schema_version": SCHEMA_VERSION,
         "generated_at": findings.generated_at.isoformat(timespec="seconds"),
+        "drift": {
+            "share": None if drift is None else drift.features.share,
+            "detected": findings.drift_detected,
+            "threshold": findings.drift_threshold,
+            "computed": drift is not None,
+            "drifted_columns": {} if features is None else features["drifted_columns"],
+            "method": None if drift is None else drift.method_note,
+            "features": features,
+            "components": None if drift is None else _group(drift.components),
+        },
         "rows": {
             "reference": inputs.reference.rows,
             "production": inputs.production.rows,
             "reference_skipped": len(inputs.reference.bad_lines),
             "production_skipped": len(inputs.production.bad_lines),
-        },
-        "bad_rows": {
-            "reference": _bad_lines(inputs.reference.bad_lines),
-            "production": _bad_lines(inputs.production.bad_lines),
         },
         "model": {
             "current_version": model.version,
@@ -117,27 +125,22 @@ def build_summary(findings: Findings) -> dict[str, Any]:
                 for k, v in production["model_version"].value_counts().sort_index().items()
             },
         },
-        "drift": {
-            "threshold": findings.drift_threshold,
-            "computed": drift is not None,
-            "detected": findings.drift_detected,
-            "method": None if drift is None else drift.method_note,
-            "share": None if drift is None else drift.features.share,
-            "drifted_columns": {} if features is None else features["drifted_columns"],
-            "features": features,
-            "components": None if drift is None else _group(drift.components),
-        },
         "metrics": {
+            "production": _metrics(perf.production),
             "reference": _metrics(perf.reference),
             "reference_held_out": _metrics(perf.reference_held_out),
-            "production": _metrics(perf.production),
             "by_model_version": {
                 version: {"rows": perf.rows_by_model_version[version], **(_metrics(m) or {})}
                 for version, m in perf.by_model_version.items()
             },
         },
-        "data_quality": {column: asdict(q) for column, q in findings.quality.items()},
         "warnings": list(findings.warnings),
+        "bad_rows": {
+            "reference": _bad_lines(inputs.reference.bad_lines),
+            "production": _bad_lines(inputs.production.bad_lines),
+        },
+        "data_quality": {column: asdict(q) for column, q in findings.quality.items()},
         "reports": dict(REPORT_FILES),
         "timings_seconds": {k: round(v, 3) for k, v in findings.timings.items()},
+        "schema_version": SCHEMA_VERSION,
     }
