@@ -5,7 +5,7 @@ current model (champion) and the new one (challenger) are judged on the same hel
 the base dataset's test split, which no model trains on, plus the newest 20 % of feedback, which
 is newer than anything the champion saw. The challenger is promoted unless it is worse than the
 champion by more than ``PROMOTION_TOLERANCE`` on the selection metric. The job runs niced with
-one thread, holds the retrain lock for its whole life (see :mod:`mp_api.jobs`) and records
+one thread (SCHED_IDLE where Linux offers it), holds the retrain lock for its whole life (see :mod:`mp_api.jobs`) and records
 what it did in ``retrain_status.json``; whatever happens, the current model keeps serving.
 """
 
@@ -139,6 +139,10 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
         champion, champion_version, champion_score = {"error": str(exc)}, None, None
     status["champion"] = champion
 
+    def report(step: str, done: int, total: int) -> None:
+        status["step"] = f"{step} ({done}/{total})"
+        jobs.write_status(settings.artifacts_dir, status)
+
     result = train(
         frame,
         TrainConfig(
@@ -148,6 +152,7 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
             n_jobs=1,
         ),
         test_mask=mask,
+        progress=report,
     )
     status["challenger"] = {
         "algorithm": result.algorithm,
@@ -158,6 +163,7 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
         champion_score, result.metrics.get(metric), settings.promotion_tolerance, metric
     )
     status["reason"] = reason
+    status.pop("step", None)
     if not promote:
         status["decision"] = "kept_champion"
         status["state"] = "rejected"
@@ -175,6 +181,18 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
     status["decision"] = "promoted"
     status["state"] = "succeeded"
     return status
+
+
+def yield_cpu_to_serving() -> None:
+    """Lowest CPU priority: nice 10, and Linux's SCHED_IDLE class where available.
+
+    SCHED_IDLE runs the job only on CPU time no other process wants, so a retrain slows down
+    under load instead of slowing the API's answers down.
+    """
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _hold_lock(settings: Settings, inherited_fd: int | None) -> int:
@@ -207,8 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     config = ApiConfig.from_env()
     configure_logging(settings.log_format)
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)  # serving comes first
+    yield_cpu_to_serving()
     try:
         fd = _hold_lock(settings, args.lock_fd)
     except jobs.RetrainBusy:
