@@ -179,3 +179,25 @@ def test_bad_configuration_is_exit_2(
 
     assert main([]) == EXIT_BAD_INPUT
     assert "DRIFT_THRESHOLD" in capsys.readouterr().err
+
+
+def test_reference_from_another_model_skips_the_pca_part(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mp_core.artifacts import ArtifactStore
+    from mp_core.publish import save_version
+    from mp_core.synthetic import generate
+    from mp_core.training import TrainConfig, train
+
+    settings = make_settings()
+    write_feedback(settings.prod_data_path, feedback_lines(settings, 100, seed=6))
+    # A model trained on other data becomes current without its ref_data.csv (as a rollback).
+    other = train(generate(2000, 99), TrainConfig(seed=99, candidates=("logistic_regression",)))
+    ArtifactStore(settings.artifacts_dir).promote(save_version(settings, other))
+
+    assert _run(monkeypatch, settings) == EXIT_OK
+
+    summary = _summary(settings)
+    assert summary["model"]["current_version"] == "v0002"
+    assert summary["drift"]["computed"] and summary["drift"]["components"] is None
+    assert any("written by another model" in w for w in summary["warnings"])

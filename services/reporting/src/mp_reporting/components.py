@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from mp_core.artifacts import ArtifactStore
 from mp_core.errors import CorruptArtifact, ModelUnavailable
@@ -17,6 +17,9 @@ from mp_core.schema import FEATURE_NAMES
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: Reference rows projected again to check they come from the current model's pipeline.
+CHECK_ROWS: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +44,32 @@ def load_current_model(artifacts_dir: Path) -> CurrentModel:
 
 
 def production_components(
-    model: CurrentModel, production: pd.DataFrame, pca_columns: list[str]
+    model: CurrentModel,
+    production: pd.DataFrame,
+    reference: pd.DataFrame,
+    pca_columns: list[str],
 ) -> tuple[pd.DataFrame | None, str | None]:
-    """``PCA_1..k`` of ``production`` with the current pipeline, or None and the reason."""
+    """``PCA_1..k`` of ``production`` with the current pipeline, or None and the reason.
+
+    The reference's components must come from the same pipeline (after a rollback the current
+    model may not be the one that wrote ``ref_data.csv``), so a few reference rows are projected
+    again and compared first.
+    """
+    import numpy as np
     import pandas as pd
 
     if model.preprocessor is None:
         return None, f"PCA drift skipped: {model.problem}"
     n_model = int(model.preprocessor.named_steps["pca"].n_components_)
+    other_model = (
+        f"PCA drift skipped: the reference set was written by another model than the current "
+        f"one ({model.version})"
+    )
     if n_model != len(pca_columns):
-        return None, (
-            f"PCA drift skipped: the current model {model.version} has {n_model} components but "
-            f"the reference set has {len(pca_columns)}, so it was written by another model"
-        )
+        return None, f"{other_model}: {len(pca_columns)} components there, {n_model} here"
+    sample = reference.head(CHECK_ROWS)
+    again = model.preprocessor.transform(sample[list(FEATURE_NAMES)])
+    if not np.allclose(again, sample[pca_columns].to_numpy(), atol=1e-6):
+        return None, f"{other_model}: its components differ; train or retrain to refresh it"
     values = model.preprocessor.transform(production[list(FEATURE_NAMES)])
     return pd.DataFrame(values, columns=pca_columns, index=production.index), None

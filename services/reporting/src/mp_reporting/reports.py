@@ -101,7 +101,9 @@ def _drift(
             "to compare distributions, so drift was not computed"
         )
         return None
-    components, problem = production_components(model, production, inputs.pca_columns)
+    components, problem = production_components(
+        model, production, inputs.reference.frame, inputs.pca_columns
+    )
     if components is None:
         findings_notes.append(problem or "PCA drift skipped")
         return compute_drift(
