@@ -9,6 +9,7 @@ Screenshots land where CI keeps them ($MP_TEST_ARTIFACTS/screenshots).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from testsupport.api import ApiServer, ApiServers
 from testsupport.browser import DESKTOP, PHONE, PageRecord, UiServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+RETRAIN_EVERY = 3
 
 ANSWERS = {
     "Gender": "Female",
@@ -38,7 +41,8 @@ ANSWERS = {
 
 @pytest.fixture(scope="module")
 def api(module_api: ApiServers) -> ApiServer:
-    return module_api.start(model="logistic")
+    # A retrain every 3 feedbacks, so the phone journey's feedback starts one.
+    return module_api.start(model="logistic", RETRAIN_THRESHOLD=str(RETRAIN_EVERY))
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +218,25 @@ def test_phone_width_with_the_keyboard_and_the_total_goes_up(
     check(page.locator("#mp-result h2")).to_be_focused()
     page.get_by_label("No (0)").check()
     page.get_by_role("button", name="Send feedback").press("Enter")
-    check(page.locator("#mp-feedback-out")).to_contain_text(f"Total feedbacks: {before + 1}")
+    feedback = page.locator("#mp-feedback-out")
+    check(feedback).to_contain_text(f"Total feedbacks: {before + 1}")
+    retrained = (before + 1) % RETRAIN_EVERY == 0
+    check(feedback).to_contain_text(
+        "retrain of the model has started" if retrained else "No retrain"
+    )
     page.screenshot(path=str(screenshot_dir / "phone-2-result.png"), full_page=True)
+    if retrained:
+        # The model panel reports the retrain's decision once it has finished.
+        page.get_by_role("tab", name="Model").click()
+        model = page.locator("#mp-model")
+        deadline = time.monotonic() + 120
+        while "Finished" not in model.inner_text() and time.monotonic() < deadline:
+            page.get_by_role("button", name="Refresh model details").press("Enter")
+            page.wait_for_timeout(2000)
+        check(model).to_contain_text("Last retrain")
+        check(model).to_contain_text("Trigger")
+        check(model.locator(".mp-retrain")).to_contain_text(re.compile(r"model was kept|replaced"))
+        page.screenshot(path=str(screenshot_dir / "phone-3-model.png"), full_page=True)
 
     # Nothing is wider than the phone's screen.
     overflow = page.evaluate("document.documentElement.scrollWidth")

@@ -127,21 +127,26 @@ def retrain_html(retrain: Any, running: bool) -> str:
         if isinstance(challenger, Mapping) and isinstance(challenger.get("metrics"), Mapping)
         else None
     )
+    # Only what is known so far: a running retrain has no decision or end time yet.
     rows = _rows(
         [
-            ("State", retrain.get("state")),
-            ("Decision", DECISIONS.get(str(decision), decision)),
-            ("Reason", retrain.get("reason") or retrain.get("error")),
-            ("Trigger", retrain.get("trigger")),
-            ("Started", _timestamp(retrain.get("started_at"))),
-            ("Finished", _timestamp(retrain.get("finished_at"))),
-            (
-                "Challenger",
-                f"{_algorithm(challenger.get('algorithm'))}"
-                + (f", {metric} {score:.3f}" if isinstance(score, float) else "")
-                if isinstance(challenger, Mapping)
-                else None,
-            ),
+            (title, value)
+            for title, value in [
+                ("State", retrain.get("state")),
+                ("Decision", DECISIONS.get(str(decision), decision)),
+                ("Reason", retrain.get("reason") or retrain.get("error")),
+                ("Trigger", retrain.get("trigger")),
+                ("Started", _timestamp(retrain.get("started_at"))),
+                ("Finished", _timestamp(retrain.get("finished_at"))),
+                (
+                    "Challenger",
+                    f"{_algorithm(challenger.get('algorithm'))}"
+                    + (f", {metric} {score:.3f}" if isinstance(score, float) else "")
+                    if isinstance(challenger, Mapping)
+                    else None,
+                ),
+            ]
+            if value not in (None, "")
         ]
     )
     return now + f"<table class='mp-kv mp-retrain'><caption>Last retrain</caption>{rows}</table>"
