@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     placement = (
-        "servers pinned to CPU 0, wrk to CPU 1 (taskset); the retrain job gets every CPU"
+        "servers pinned to CPU 0, wrk and the retrain job to CPU 1 (sched_setaffinity/taskset)"
         if pin
         else "no CPU pinning: servers and wrk share all CPUs"
     )

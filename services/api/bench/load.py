@@ -82,9 +82,19 @@ class LoadResult:
     mean_ms: float
     errors: int
     non_2xx: int
+    #: CPU time the server's processes used during the run (filled in by the runner).
+    server_cpu_s: float = 0.0
+    #: CPU used meanwhile by everything else on the machine (not the server, its retrain job
+    #: or wrk), in cores: 0.5 is half a core on average.
+    other_load_cores: float = 0.0
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU per answered request: a cost that a busy machine barely distorts."""
+        return self.server_cpu_s / self.requests * 1e6 if self.requests else 0.0
 
     def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+        return {**asdict(self), "cpu_us_per_request": self.cpu_us_per_request}
 
 
 def lua_script(

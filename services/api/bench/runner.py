@@ -9,7 +9,9 @@ Every server gets a fresh copy of the benchmark model and is stopped before the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import resource
 import secrets
 import sys
 import time
@@ -20,7 +22,7 @@ from typing import Any, Final
 
 import httpx
 
-from services.api.bench.load import LoadResult, LoadSettings, lua_script, run_wrk
+from services.api.bench.load import LoadError, LoadResult, LoadSettings, lua_script, run_wrk
 from services.api.bench.model import BenchModel, fresh_copy
 from services.api.bench.servers import (
     LOOPBACK,
@@ -28,6 +30,8 @@ from services.api.bench.servers import (
     RunningServer,
     descendants,
     free_port,
+    is_retrain_job,
+    machine_busy_seconds,
     running,
     start_server,
 )
@@ -212,14 +216,37 @@ class Bench:
         load = self.config.load(connections)
         url = server.url + path
         if self.config.warmup_seconds > 0:
-            run_wrk(url, script, load, duration=self.config.warmup_seconds)
-        result = run_wrk(url, script, load)
-        server.check_alive()
+            # A warm-up that completes nothing (a stalled, busy machine) is not fatal.
+            with contextlib.suppress(LoadError):
+                run_wrk(url, script, load, duration=self.config.warmup_seconds)
+        result = self._timed(server, url, script, load)
         self.log(
             f"  {label:<28} {result.requests_per_s:>10,.0f} req/s   p50 {result.p50_ms:7.2f} ms"
-            f"   p99 {result.p99_ms:7.2f} ms   errors {result.errors + result.non_2xx}"
+            f"   p99 {result.p99_ms:7.2f} ms   {result.cpu_us_per_request:6.0f} us CPU/req"
+            f"   errors {result.errors + result.non_2xx}   other load {result.other_load_cores:.2f} cores"
         )
         return result
+
+    def _timed(
+        self, server: RunningServer, url: str, script: str, load: LoadSettings
+    ) -> LoadResult:
+        """One wrk run, with the CPU time of the server and of everything else meanwhile."""
+        started = time.monotonic()
+        machine_before = machine_busy_seconds()
+        wrk_before = _children_cpu_seconds()
+        cpu_before, job_before = server.cpu_seconds(), server.job_cpu_seconds()
+        result = run_wrk(url, script, load)
+        cpu = server.cpu_seconds() - cpu_before
+        job = server.job_cpu_seconds() - job_before  # the retrain is part of the experiment
+        wrk = _children_cpu_seconds() - wrk_before
+        other = machine_busy_seconds() - machine_before - cpu - job - wrk
+        window = time.monotonic() - started
+        server.check_alive()
+        return dataclasses.replace(
+            result,
+            server_cpu_s=round(cpu, 3),
+            other_load_cores=round(max(other, 0.0) / window, 3) if window > 0 else 0.0,
+        )
 
     def _memory(self, server: RunningServer) -> list[dict[str, Any]]:
         processes = server.memory()
@@ -255,7 +282,7 @@ class Bench:
                 server, FEEDBACK_PATH, self.scripts["feedback"], "api /feedback"
             )
             memory = self._memory(server)
-            retrain = self._retrain_phase(server, predict)
+            retrain = self._retrain_phase(server)
             figures.api = {
                 "server": server_name,
                 "workers": 1,
@@ -281,8 +308,12 @@ class Bench:
                 "memory": self._memory(server),
             }
 
-    def _retrain_phase(self, server: RunningServer, idle: LoadResult) -> dict[str, Any]:
-        """Start a retrain and measure /predict while its status says running."""
+    def _retrain_phase(self, server: RunningServer) -> dict[str, Any]:
+        """/predict idle, then /predict while a retrain runs (its status says running)."""
+        url = server.url + PREDICT_PATH
+        load = self.config.load()
+        # Idle right before, so both sides of the ratio see the same machine.
+        idle = self._timed(server, url, self.scripts["predict"], load)
         with httpx.Client(base_url=server.url, timeout=10.0) as client:
             response = client.post(
                 "/retrain", headers={"Authorization": f"Bearer {self.admin_token}"}
@@ -297,18 +328,19 @@ class Bench:
                 if time.monotonic() - started > RETRAIN_START_TIMEOUT:
                     raise RuntimeError("the retrain never reported itself running")
                 time.sleep(0.1)
-            moved = self._unpin_job(server, job_pid)
-            load = self.config.load()
-            during = run_wrk(server.url + PREDICT_PATH, self.scripts["predict"], load)
-            server.check_alive()
+            placed = self._place_job(server, job_pid)
+            during = self._timed(server, url, self.scripts["predict"], load)
             info = client.get("/model").json()
         still_running = retrain_running(info)
         ratio = during.p99_ms / idle.p99_ms if idle.p99_ms > 0 else float("inf")
+        for label, result in (("idle, before", idle), ("during retrain", during)):
+            self.log(
+                f"  {'api /predict ' + label:<28} {result.requests_per_s:>10,.0f} req/s"
+                f"   p50 {result.p50_ms:7.2f} ms   p99 {result.p99_ms:7.2f} ms"
+                f"   {result.cpu_us_per_request:6.0f} us CPU/req"
+            )
         self.log(
-            f"  {'api /predict during retrain':<28} {during.requests_per_s:>10,.0f} req/s"
-            f"   p50 {during.p50_ms:7.2f} ms   p99 {during.p99_ms:7.2f} ms"
-            f"   (idle p99 {idle.p99_ms:.2f} ms, x{ratio:.2f};"
-            f" retrain still running at the end: {still_running})"
+            f"  p99 during/idle x{ratio:.2f}; retrain still running at the end: {still_running}"
         )
         return {
             "idle": idle.as_dict(),
@@ -316,28 +348,28 @@ class Bench:
             "p99_ratio": ratio,
             "retrain_running_throughout": still_running,
             "retrain_pid": job_pid,
-            "retrain_cpus": moved,
+            "retrain_cpus": placed,
             "retrain_status_after": info.get("retrain"),
         }
 
-    def _unpin_job(self, server: RunningServer, job_pid: object) -> list[int]:
-        """Give the retrain job every CPU again: it inherits the server's pin, production won't.
+    def _place_job(self, server: RunningServer, job_pid: object) -> list[int]:
+        """Move the retrain job off the server's CPU: it inherited the pin, production would not.
 
-        Unpinned, the job runs where the operating system puts it, as it would on a machine
-        without the load generator; pinned, it would share the serving worker's only core.
+        On a machine with a spare core the operating system runs the job beside the worker,
+        which is what the API expects (its job keeps numeric libraries to one thread).
         """
+        everything = set(os.sched_getaffinity(0))
         if not self.config.pin:
-            return sorted(os.sched_getaffinity(0))
-        everything = sorted(os.sched_getaffinity(0))
+            return sorted(everything)
+        target = sorted(everything - set(self.config.server_cpus)) or sorted(everything)
         pids = set(descendants(server.pid))
         if isinstance(job_pid, int):
             pids |= {job_pid, *descendants(job_pid)}
-        serving = {server.pid}
-        for pid in pids - serving:
-            if _is_retrain(pid):
+        for pid in pids:
+            if is_retrain_job(pid):
                 for task in _tasks(pid):
-                    _set_affinity(task, everything)
-        return everything
+                    _set_affinity(task, target)
+        return target
 
     # -- all ---------------------------------------------------------------------------------
     def run(self, primary: str) -> Figures:
@@ -359,11 +391,10 @@ def retrain_running(info: dict[str, Any]) -> bool:
     return isinstance(status, dict) and status.get("state") == "running"
 
 
-def _is_retrain(pid: int) -> bool:
-    try:
-        return b"retrain" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+def _children_cpu_seconds() -> float:
+    """CPU time of this process's finished children (each wrk run, once it was waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _tasks(pid: int) -> list[int]:

@@ -67,8 +67,19 @@ class RunningServer:
             )
 
     def memory(self) -> list[ProcessMemory]:
-        """VmRSS of the server process and every descendant (workers, jobs)."""
-        return [read_memory(pid) for pid in [self.pid, *descendants(self.pid)] if _exists(pid)]
+        """VmRSS of the server process and every descendant except retrain jobs."""
+        pids = [self.pid, *descendants(self.pid)]
+        return [read_memory(pid) for pid in pids if _exists(pid) and not is_retrain_job(pid)]
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the serving processes (not retrain jobs)."""
+        pids = [self.pid, *descendants(self.pid)]
+        return sum(read_cpu_seconds(pid) for pid in pids if not is_retrain_job(pid))
+
+    def job_cpu_seconds(self) -> float:
+        """CPU time used so far by the server's live retrain jobs."""
+        pids = descendants(self.pid)
+        return sum(read_cpu_seconds(pid) for pid in pids if is_retrain_job(pid))
 
     def stop(self) -> None:
         """SIGTERM the whole process group, then SIGKILL whatever is left after a grace period."""
@@ -194,6 +205,34 @@ def descendants(pid: int) -> list[int]:
         found.append(child)
         stack.extend(tree.get(child, []))
     return sorted(found)
+
+
+def is_retrain_job(pid: int) -> bool:
+    """Whether ``pid`` runs the API's retrain job (``python -m mp_api.retrain``)."""
+    try:
+        return b"mp_api.retrain" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+_CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
+
+
+def read_cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (all its threads) from /proc/<pid>/stat; 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all CPUs spent on anything but idling since boot (first line of /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(value) for value in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / _CLOCK_TICKS
 
 
 def read_memory(pid: int) -> ProcessMemory:
