@@ -115,6 +115,7 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
     from mp_core.errors import CorruptArtifact, ModelUnavailable
     from mp_core.publish import promote_version, save_version
     from mp_core.schema import TARGET
+    from mp_core.tracking import log_training
     from mp_core.training import TrainConfig, train
 
     base = base_frame(settings)
@@ -167,6 +168,7 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
     if not promote:
         status["decision"] = "kept_champion"
         status["state"] = "rejected"
+        log_training(settings, None, result, decision=status)  # no-op without MLflow
         return status
     extra = {
         "trained_by": "retrain",
@@ -180,6 +182,7 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
     promote_version(settings, version, result, frame)  # verifies the bundle before switching
     status["decision"] = "promoted"
     status["state"] = "succeeded"
+    log_training(settings, version, result, decision=status)  # no-op without MLflow
     return status
 
 

@@ -16,6 +16,7 @@ from mp_api.problems import ApiProblem
 from mp_api.routes.docs import error_responses
 from mp_api.services import Services
 from mp_api.wire import RetrainAccepted, RollbackDone
+from mp_core import tracking
 from mp_core.errors import CorruptArtifact, ModelUnavailable
 
 log = logging.getLogger("mp_api")
@@ -108,6 +109,8 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             extra={"version": version, "previous": previous.version if previous else None},
         )
         registry.peek()  # pick the switch up right away in this worker
+        # Moves MLflow's champion alias when tracking is on; never waits, never raises.
+        await anyio.to_thread.run_sync(lambda: tracking.on_rollback(settings, version, wait=False))
         return Response(
             RollbackDone(
                 status="ok", version=version, previous=previous.version if previous else None
