@@ -140,7 +140,7 @@ def _drift_check(settings: Settings) -> int:
         log.info("drift check", extra={"verdict": "too_few_rows", "rows": check.production_rows})
         return EXIT_OK
     line = (
-        f"Drifted raw features: {len(check.drifted_columns)} of 9 "
+        f"Drifted raw features: {len(check.drifted_columns)} of {check.columns} "
         f"(share {check.share:.0%}, threshold {check.threshold:.0%}; {check.production_rows} "
         "production rows)"
     )

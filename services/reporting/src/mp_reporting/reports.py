@@ -51,6 +51,7 @@ class DriftCheck:
     share: float | None  # None: too few production rows to judge
     drifted_columns: dict[str, str]  # column -> what changed, in words
     reason: str
+    columns: int = len(FEATURE_NAMES)
 
     @property
     def detected(self) -> bool:
