@@ -18,7 +18,7 @@ from services.api.bench.load import LoadError, wrk_binary
 from services.api.bench.model import ensure_model
 from services.api.bench.report import as_json, render
 from services.api.bench.runner import Bench, BenchConfig
-from services.api.bench.servers import ServerError
+from services.api.bench.servers import ServerError, machine_busy_seconds
 from services.api.bench.workload import build_workload
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -50,12 +50,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="ASGI servers to compare for the API; the first is the production one measured fully",
     )
     parser.add_argument(
+        "--wait-quiet",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be idle (below 0.25 busy cores)",
+    )
+    parser.add_argument(
         "--bench-dir",
         type=Path,
         default=REPO_ROOT / ".bench",
         help="where the trained model, run copies and server logs live (.bench/)",
     )
     return parser
+
+
+def wait_until_quiet(
+    limit: float, busy_below: float = 0.25, window: float = 3.0
+) -> tuple[float, float]:
+    """Sample the machine's busy CPU every ``window`` seconds until it is below ``busy_below``."""
+    started = time.monotonic()
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(window)
+        busy = (machine_busy_seconds() - before) / window
+        waited = time.monotonic() - started
+        if busy < busy_below or waited >= limit:
+            return waited, busy
 
 
 def _say(message: str) -> None:
@@ -95,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "no CPU pinning: servers and wrk share all CPUs"
     )
     _say(f"MindPulse API benchmark: {placement}")
+    if args.wait_quiet > 0:
+        waited, busy = wait_until_quiet(args.wait_quiet)
+        _say(f"waited {waited:.0f} s for a quiet machine; now {busy:.2f} cores busy")
     loadavg_before = [round(x, 2) for x in os.getloadavg()]
     started = time.monotonic()
     run_dir = config.run_dir
