@@ -31,9 +31,9 @@ from mp_core.tracking import (
     TrackingConfig,
     note_for_update,
     read_note,
-    run_payload,
     run_url,
 )
+from mp_core.tracking_runs import run_payload
 
 log = logging.getLogger("mp_core.tracking")
 
