@@ -147,3 +147,19 @@ def test_corrupted_bundle_is_refused_and_the_old_model_keeps_serving(
         assert set(load.versions_after(start)) == {"v0001"}
     assert {code for code, _ in load.answers} == {200}
     assert "model_load_failed" in api.log()
+
+
+@pytest.mark.slow
+def test_a_promoted_retrain_is_logged_to_mlflow(start_api: ApiServers, mlflow_server: str) -> None:
+    api = start_api.start(mlflow_tracking_uri=mlflow_server)
+    with httpx.Client(base_url=api.url, timeout=10) as http:
+        assert http.get("/model").json()["mlflow_run"] is None  # v0001 was never logged
+        assert http.post("/retrain", headers=AUTH).status_code == 202
+        assert _wait_retrain(api)["decision"] == "promoted"
+        deadline = time.monotonic() + 90
+        run = None
+        while run is None and time.monotonic() < deadline:
+            run = http.get("/model").json()["mlflow_run"]
+            time.sleep(0.5)
+    assert run is not None, api.log()
+    assert run["run_id"] and run["url"].startswith(mlflow_server)

@@ -127,5 +127,6 @@ class ModelInfo(msgspec.Struct, frozen=True):
     training_rows: int | None = None
     trained_by: str | None = None
     load_error: str | None = None
+    mlflow_run: dict[str, str] | None = None
     retrain_running: bool = False
     retrain: dict[str, Any] | None = None

@@ -10,6 +10,7 @@ from mp_api import jobs
 from mp_api.registry import NO_MODEL
 from mp_api.services import Services
 from mp_api.wire import Health, ModelInfo
+from mp_core import tracking
 from mp_core.errors import ModelUnavailable
 
 
@@ -66,6 +67,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             training_rows=manifest.get("training_rows"),
             trained_by=manifest.get("trained_by"),
             load_error=registry.failure,
+            mlflow_run=tracking.run_for_version(services.settings, loaded.version),
             retrain_running=running,
             retrain=retrain,
         )
