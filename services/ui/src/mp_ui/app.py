@@ -119,7 +119,7 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
                 step_header = gr.HTML(step_header_html(0), elem_id="mp-step")
                 inputs: dict[str, gr.components.Component] = {}
                 columns = []
-                nav: list[tuple[gr.Button | None, gr.Button | None]] = []
+                nav: list[tuple[gr.Button | None, gr.Button]] = []
                 for index, step in enumerate(STEPS):
                     with gr.Column(visible=index == 0, elem_classes=["mp-step-body"]) as column:
                         for name in step.features:
@@ -127,7 +127,7 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
                         if index == len(STEPS) - 1:
                             review = gr.HTML("", elem_id="mp-review")
                         with gr.Row(elem_classes=["mp-nav"]):
-                            back = (
+                            back: gr.Button | None = (
                                 gr.Button("Back", variant="secondary", elem_id=f"mp-back-{index}")
                                 if index > 0
                                 else None
@@ -177,14 +177,13 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
 
         step_outputs = [*columns, step_header, review]
         focus_step = _focus("#mp-step h2")
-        for index, (back, forward) in enumerate(nav):
-            if back is not None:
-                back.click(
+        for index, (to_previous, to_next) in enumerate(nav):
+            if to_previous is not None:
+                to_previous.click(
                     lambda *v, i=index - 1: show(i, *v), fields, step_outputs, queue=False
                 ).then(None, js=focus_step)
             if index < len(STEPS) - 1:
-                assert forward is not None
-                forward.click(
+                to_next.click(
                     lambda *v, i=index + 1: show(i, *v),
                     fields,
                     step_outputs,
@@ -204,12 +203,10 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
             ]
 
         submit_button = nav[-1][1]
-        assert submit_button is not None
         submit_button.click(
             submit,
             fields,
             [result, memory, feedback_box, actual, send, feedback_out, banner],
-            concurrency_limit=None,
         ).then(None, js=_focus("#mp-result h2"))
 
         def give_feedback(last: dict[str, Any] | None, value: int | None) -> list[Any]:
@@ -236,4 +233,8 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
         refresh_model.click(actions.model_panel, None, model_panel)
         model_timer.tick(actions.model_panel, None, model_panel, show_progress="hidden")
         refresh_reports.click(actions.reports_panel, None, reports_panel)
-    return page
+    # Gradio runs one call per event at a time by default: one visitor's slow API call would
+    # hold every other visitor's. The calls are short HTTP requests; the thread pool bounds them.
+    page.queue(default_concurrency_limit=None)
+    built: gr.Blocks = page
+    return built

@@ -54,7 +54,7 @@ def create_app(config: UiConfig, support: SupportResources | None = None) -> Fas
         return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-store"})
 
     page = build_page(actions, support)
-    return gr.mount_gradio_app(
+    mounted: FastAPI = gr.mount_gradio_app(
         app,
         page,
         path="/",
@@ -72,3 +72,4 @@ def create_app(config: UiConfig, support: SupportResources | None = None) -> Fas
         css=page_css(),
         js=NUMERIC_JS,
     )
+    return mounted
