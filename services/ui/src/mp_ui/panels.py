@@ -152,6 +152,14 @@ def retrain_html(retrain: Any, running: bool) -> str:
     return now + f"<table class='mp-kv mp-retrain'><caption>Last retrain</caption>{rows}</table>"
 
 
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
 def reports_html(index: ReportIndex) -> str:
     """Links to the latest reports, or how to make them when there are none."""
     if not index.files:
@@ -163,7 +171,7 @@ def reports_html(index: ReportIndex) -> str:
         )
     links = "".join(
         f"<li><a href='{escape(f.href)}' target='_blank' rel='noopener'>{escape(f.title)}</a> "
-        f"<span class='mp-muted'>({f.modified:%Y-%m-%d %H:%M} UTC, {f.size / 1024:.0f} KB)</span></li>"
+        f"<span class='mp-muted'>({f.modified:%Y-%m-%d %H:%M} UTC, {_size(f.size)})</span></li>"
         for f in index.files
     )
     summary = (
