@@ -172,13 +172,26 @@ def test_missing_reference_says_to_train_first(
     assert "train a model first" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("threshold", "args", "named"),
+    [
+        ("a lot", [], "DRIFT_THRESHOLD"),
+        ("1.5", [], "DRIFT_THRESHOLD"),
+        ("0.3", ["--threshold", "-0.1"], "--threshold"),
+        ("0.3", ["--keep", "-1"], "--keep"),
+    ],
+)
 def test_bad_configuration_is_exit_2(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    threshold: str,
+    args: list[str],
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("DRIFT_THRESHOLD", "a lot")
+    monkeypatch.setenv("DRIFT_THRESHOLD", threshold)
 
-    assert main([]) == EXIT_BAD_INPUT
-    assert "DRIFT_THRESHOLD" in capsys.readouterr().err
+    assert main(args) == EXIT_BAD_INPUT
+    assert named in capsys.readouterr().err
 
 
 def test_reference_from_another_model_skips_the_pca_part(

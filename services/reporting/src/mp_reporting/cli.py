@@ -70,10 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
     if args.threshold is not None:
-        if not 0.0 <= args.threshold <= 1.0:
-            print("error: --threshold must be a share from 0 to 1", file=sys.stderr)
-            return EXIT_BAD_INPUT
         settings = _with_threshold(settings, args.threshold)
+    if not 0.0 <= settings.drift_threshold <= 1.0:
+        source = "--threshold" if args.threshold is not None else "DRIFT_THRESHOLD"
+        print(f"error: {source} must be a share from 0 to 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.keep < 0:
+        print("error: --keep must be 0 or more", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         if args.drift_check:
             return _drift_check(settings)
