@@ -137,9 +137,13 @@ def ui_server(tmp_path: Path) -> Iterator[Any]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module.
+
+    Not per session: playwright's sync API keeps its event loop marked as running while it is
+    open, which would break later tests that call ``asyncio.run``.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
