@@ -142,12 +142,11 @@ def evaluate(reference: pd.DataFrame, production: pd.DataFrame) -> PerformanceRe
             current = Dataset.from_pandas(prod_frame, data_definition=_DEFINITION)
             snapshot = Report([ClassificationPreset()]).run(current, ref_data)
         else:
-            if not production.empty:
-                notes.append(
-                    "the production side of the page needs at least "
-                    f"{MIN_METRIC_ROWS} rows with both classes in actual and prediction; "
-                    "the page shows the reference alone"
-                )
+            notes.append(
+                "the production side of the Evidently section needs at least "
+                f"{MIN_METRIC_ROWS} rows with both classes in actual and prediction; "
+                "the page shows the reference alone (Evidently calls it 'current')"
+            )
             snapshot = Report([ClassificationPreset()]).run(ref_data, None)
     else:
         notes.append("reference: target or prediction holds one class only; no Evidently page")

@@ -81,7 +81,10 @@ def quality_page(findings: Findings) -> str:
     )
     notes = _bad_line_notes(findings)
     if findings.inputs.production.frame.empty:
-        notes.append("No production rows yet: the page below describes the reference set only.")
+        notes.append(
+            "No production rows yet: the Evidently section below describes the reference set "
+            "alone (Evidently calls it 'current')."
+        )
     header = header_html(QUALITY_TITLE, facts=_facts(findings), notes=notes, tables=[table])
     return _page(QUALITY_TITLE, findings.quality_snapshot, header)
 
@@ -109,11 +112,10 @@ def drift_page(findings: Findings) -> str:
     notes = list(findings.drift_notes)
     if drift is None:
         rows = findings.inputs.production.rows
-        notes.insert(
-            0,
+        notes = [
             f"Drift was not computed: {rows} production row(s), at least {MIN_DRIFT_ROWS} are "
-            "needed. Feedback sent to the API (POST /feedback) is added to production data.",
-        )
+            "needed. Feedback sent to the API (POST /feedback) is added to production data."
+        ]
         header = header_html(DRIFT_TITLE, facts=_facts(findings), notes=notes)
         return plain_page(DRIFT_TITLE, header)
     features = drift.features
