@@ -71,8 +71,12 @@ def test_503_and_connection_errors_are_unavailable() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    with client_for(refuse) as client, pytest.raises(ApiUnavailable, match="cannot connect"):
+    with (
+        client_for(refuse) as client,
+        pytest.raises(ApiUnavailable, match="cannot connect") as caught,
+    ):
         client.model_info()
+    assert caught.value.reason == "connect"
 
 
 def test_admin_calls_send_the_bearer_token() -> None:

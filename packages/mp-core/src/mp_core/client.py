@@ -46,7 +46,14 @@ class ApiError(MindPulseError):
 
 
 class ApiUnavailable(ApiError):
-    """The API cannot be reached, timed out, or is up without a model."""
+    """The API cannot be reached, timed out, or is up without a model.
+
+    ``reason`` is ``"timeout"``, ``"connect"`` or ``"not_ready"`` (a 503 from the API).
+    """
+
+    def __init__(self, message: str, *, reason: str = "not_ready", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
 
 
 class Prediction(msgspec.Struct, frozen=True):
@@ -127,8 +134,12 @@ def _auth(token: str | None) -> dict[str, str]:
 
 
 def _unavailable(base_url: str, exc: httpx.TransportError) -> ApiUnavailable:
-    reason = "timed out" if isinstance(exc, httpx.TimeoutException) else "cannot connect"
-    return ApiUnavailable(f"MindPulse API at {base_url} is unavailable: {reason} ({exc})")
+    timed_out = isinstance(exc, httpx.TimeoutException)
+    words = "timed out" if timed_out else "cannot connect"
+    return ApiUnavailable(
+        f"MindPulse API at {base_url} is unavailable: {words} ({exc})",
+        reason="timeout" if timed_out else "connect",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ def status_html(health: Health | None, error: ApiError | None = None) -> str:
 
 def unavailable_text(error: ApiError | None) -> str:
     """Why a call failed, for a person: never a traceback, never an internal error text."""
-    if isinstance(error, ApiUnavailable) and "timed out" in str(error):
+    if isinstance(error, ApiUnavailable) and error.reason == "timeout":
         return f"The prediction service is slow to answer right now. {RETRY_NOTE}"
     if isinstance(error, ApiUnavailable) and error.status == 503:
         return f"The prediction service is starting and has no model yet. {RETRY_NOTE}"
