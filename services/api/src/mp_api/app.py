@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -66,8 +66,3 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
         logging_config=None,  # the process configures stdlib logging (mp_core.logs)
         debug=False,
     )
-
-
-def services_of(app: Litestar) -> Any:
-    """The :class:`Services` of an app built by :func:`create_app` (for tests and tools)."""
-    return app.state["services"]
