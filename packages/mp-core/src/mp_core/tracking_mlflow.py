@@ -65,7 +65,10 @@ class Reconciler:
             if found is not None:
                 self._experiment_id = str(found.experiment_id)
             else:
-                self._experiment_id = str(self.client.create_experiment(self.config.experiment))
+                # Tells the MLflow UI this is classic model training, not a GenAI project.
+                tags = {"mlflow.experimentKind": "custom_model_development"}
+                created = self.client.create_experiment(self.config.experiment, tags=tags)
+                self._experiment_id = str(created)
         return self._experiment_id
 
     def ensure_run(self, key: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
