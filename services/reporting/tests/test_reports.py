@@ -114,6 +114,9 @@ def test_pages_carry_title_disclaimer_and_plain_words(run: ReportRun) -> None:
     drift = (run.reports_dir / "data_drift.html").read_text()
     assert "<title>MindPulse - Data drift</title>" in drift
     assert DISCLAIMER[:60] in drift
+    for name in ("data_quality.html", "data_drift.html", "classification_performance.html"):
+        page = (run.reports_dir / name).read_text()
+        assert "Support in France: 3114" in page and "SOS Amiti" in page
     assert "Sleep went down" in drift
     quality = (run.reports_dir / "data_quality.html").read_text()
     assert "4 malformed row(s) skipped" in quality

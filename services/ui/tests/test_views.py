@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mp_core.client import ApiError, ApiUnavailable, FeedbackAck, Health
 from mp_core.schema import StudentProfile
+from mp_core.support import FRANCE, Resource, SupportResources
 from mp_ui.explain import explain
-from mp_ui.support import FRANCE, Resource, SupportResources
 from mp_ui.views import (
     DISCLAIMER,
     feedback_html,
@@ -36,9 +36,9 @@ def test_status_says_ready_starting_unreachable_or_slow_in_words() -> None:
     assert "v0003" in status_html(Health(ready=True, model_version="v0003"))
     starting = status_html(Health(ready=False, reason="no model <yet>"))
     assert "starting" in starting and "no model &lt;yet&gt;" in starting
-    down = status_html(None, ApiUnavailable("MindPulse API at x is unavailable: cannot connect"))
+    down = status_html(None, ApiUnavailable("unavailable: cannot connect", reason="connect"))
     assert "cannot be reached" in down and "checks again" in down
-    slow = status_html(None, ApiUnavailable("MindPulse API at x is unavailable: timed out (..)"))
+    slow = status_html(None, ApiUnavailable("unavailable: timed out", reason="timeout"))
     assert "slow to answer" in slow
     assert "Traceback" not in down + slow + starting
     assert "could not answer" in status_html(None, ApiError("boom", status=500))

@@ -41,6 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_url: str = f"http://127.0.0.1:{DEFAULT_API_PORT}"
     admin_token: str | None = None
     log_format: Literal["text", "json"] = "text"
+    support_resources_file: Path | None = None  # another country's helplines (JSON)
     seed: int = 42
     mlflow_tracking_uri: str | None = None
     mlflow_port: int = 5000

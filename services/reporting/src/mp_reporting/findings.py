@@ -26,6 +26,7 @@ class Findings:
     warnings: list[str] = field(default_factory=list)
     drift_notes: list[str] = field(default_factory=list)  # also in warnings
     timings: dict[str, float] = field(default_factory=dict)
+    support: str = ""  # the helplines line every page carries (mp_core.support)
 
     @property
     def drift_detected(self) -> bool | None:

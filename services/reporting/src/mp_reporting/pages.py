@@ -51,10 +51,12 @@ def header_html(
     facts: Sequence[str] = (),
     notes: Sequence[str] = (),
     tables: Sequence[HtmlTable] = (),
+    support: str = "",
 ) -> str:
-    """The header block: title, disclaimer, one-line facts, notes and small tables."""
+    """The header block: title, disclaimer with helplines, one-line facts, notes, small tables."""
     parts = [f'<header class="mp-header"><h1>{escape(title)}</h1>']
-    parts.append(f'<p class="mp-disclaimer">{escape(DISCLAIMER)}</p>')
+    disclaimer = f"{DISCLAIMER} {support}".strip()
+    parts.append(f'<p class="mp-disclaimer">{escape(disclaimer)}</p>')
     parts.extend(f'<p class="mp-facts">{escape(fact)}</p>' for fact in facts)
     if notes:
         items = "".join(f"<li>{escape(note)}</li>" for note in notes)

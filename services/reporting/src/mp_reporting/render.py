@@ -85,7 +85,9 @@ def quality_page(findings: Findings) -> str:
             "No production rows yet: the Evidently section below describes the reference set "
             "alone (Evidently calls it 'current')."
         )
-    header = header_html(QUALITY_TITLE, facts=_facts(findings), notes=notes, tables=[table])
+    header = header_html(
+        QUALITY_TITLE, support=findings.support, facts=_facts(findings), notes=notes, tables=[table]
+    )
     return _page(QUALITY_TITLE, findings.quality_snapshot, header)
 
 
@@ -116,7 +118,9 @@ def drift_page(findings: Findings) -> str:
             f"Drift was not computed: {rows} production row(s), at least {MIN_DRIFT_ROWS} are "
             "needed. Feedback sent to the API (POST /feedback) is added to production data."
         ]
-        header = header_html(DRIFT_TITLE, facts=_facts(findings), notes=notes)
+        header = header_html(
+            DRIFT_TITLE, support=findings.support, facts=_facts(findings), notes=notes
+        )
         return plain_page(DRIFT_TITLE, header)
     features = drift.features
     verdict = "drift detected" if findings.drift_detected else "no drift"
@@ -134,7 +138,9 @@ def drift_page(findings: Findings) -> str:
             f"(share {comp.share:.0%})."
         )
         tables.append(_drift_table(comp, "PCA components of the model's preprocessing"))
-    header = header_html(DRIFT_TITLE, facts=facts, notes=notes, tables=tables)
+    header = header_html(
+        DRIFT_TITLE, support=findings.support, facts=facts, notes=notes, tables=tables
+    )
     return _page(DRIFT_TITLE, drift.snapshot, header)
 
 
@@ -173,6 +179,10 @@ def performance_page(findings: Findings) -> str:
         rows=rows,
     )
     header = header_html(
-        PERFORMANCE_TITLE, facts=_facts(findings), notes=perf.notes, tables=[table]
+        PERFORMANCE_TITLE,
+        support=findings.support,
+        facts=_facts(findings),
+        notes=perf.notes,
+        tables=[table],
     )
     return _page(PERFORMANCE_TITLE, perf.snapshot, header)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from mp_core.schema import FEATURE_NAMES
 from mp_core.settings import Settings
+from mp_core.support import FRANCE, SupportResourcesError, load_support_resources, support_line
 from mp_reporting.components import load_current_model, production_components
 from mp_reporting.drift import MIN_DRIFT_ROWS, DriftResult, compute_drift
 from mp_reporting.findings import Findings
@@ -142,6 +143,11 @@ def compute_findings(settings: Settings, *, now: datetime | None = None) -> Find
     drift = timer.run("data_drift", lambda: _drift(inputs, drift_notes, settings, model))
     performance = timer.run("classification", lambda: evaluate(reference, production))
     warnings += drift_notes + performance.notes
+    try:
+        support = load_support_resources(settings.support_resources_file)
+    except SupportResourcesError as exc:
+        warnings.append(f"support resources: {exc}; showing the default list")
+        support = FRANCE
     return Findings(
         generated_at=generated_at,
         inputs=inputs,
@@ -154,6 +160,7 @@ def compute_findings(settings: Settings, *, now: datetime | None = None) -> Find
         warnings=warnings,
         drift_notes=drift_notes,
         timings=timer.timings,
+        support=support_line(support),
     )
 
 

@@ -12,9 +12,9 @@ from typing import Any, Final
 import gradio as gr
 
 from mp_core.schema import SPECS_BY_NAME, FeatureSpec
+from mp_core.support import SupportResources
 from mp_ui.actions import PageActions
 from mp_ui.form import STEPS, FormValue, check_fields, field_hint, field_label, widget_for
-from mp_ui.support import SupportResources
 from mp_ui.views import header_html, review_html, status_html, step_header_html, support_html
 
 FIELD_NAMES: Final = tuple(name for step in STEPS for name in step.features)

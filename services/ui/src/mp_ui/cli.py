@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from mp_core.logs import configure_logging
 from mp_core.settings import ConfigError
+from mp_core.support import SupportResourcesError, load_support_resources
 from mp_ui import __version__
 from mp_ui.config import UiConfig
-from mp_ui.support import SupportResourcesError, load_support_resources
 
 log = logging.getLogger("mp_ui")
 

@@ -14,11 +14,11 @@ import gradio as gr
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
+from mp_core.support import SupportResources, load_support_resources
 from mp_ui.actions import PageActions
 from mp_ui.app import NUMERIC_JS, build_page, page_css, theme
 from mp_ui.config import UiConfig
 from mp_ui.reports import MEDIA_TYPES, REPORT_ROUTE, report_path
-from mp_ui.support import SupportResources, load_support_resources
 
 NOT_FOUND_PAGE = (
     "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Report not found</title>"

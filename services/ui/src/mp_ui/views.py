@@ -13,9 +13,9 @@ from typing import Final
 
 from mp_core.client import ApiError, ApiUnavailable, FeedbackAck, Health
 from mp_core.schema import SPECS_BY_NAME, StudentProfile, profile_to_dict
+from mp_core.support import SupportResources
 from mp_ui.explain import Explanation, class_label, risk_level
 from mp_ui.form import STEPS, FormValue, format_value
-from mp_ui.support import SupportResources
 
 DISCLAIMER: Final = (
     "MindPulse is an educational tool. It estimates a statistical pattern from a few answers; "

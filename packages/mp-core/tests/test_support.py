@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mp_ui.support import FRANCE, SupportResourcesError, load_support_resources
+from mp_core.support import FRANCE, SupportResourcesError, load_support_resources
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "support_resources.uk.json"
 

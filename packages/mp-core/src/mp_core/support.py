@@ -1,6 +1,7 @@
-"""Support resources shown on every page: France by default, any country from a JSON file.
+"""Support resources shown on every page people see (the web page and the reports):
+France by default, any country from a JSON file.
 
-``SUPPORT_RESOURCES_FILE`` points at a file in this format (see ``examples/`` and the README)::
+``SUPPORT_RESOURCES_FILE`` points at a file in this format (see ``packages/mp-core/examples/``)::
 
     {
       "country": "United Kingdom",
@@ -103,3 +104,15 @@ def load_support_resources(path: Path | None) -> SupportResources:
         raise SupportResourcesError(
             f"SUPPORT_RESOURCES_FILE {path}: not valid JSON ({exc})"
         ) from None
+
+
+def support_line(resources: SupportResources) -> str:
+    """All the resources in one plain sentence, for pages with little room (the reports)."""
+    parts = []
+    for resource in resources.resources:
+        contact = resource.phone or resource.url or ""
+        parts.append(f"{resource.name} {contact}".strip())
+    line = f"Support in {resources.country}: " + "; ".join(parts)
+    if resources.emergency:
+        line += f"; emergency {resources.emergency}"
+    return line + "."
