@@ -182,12 +182,13 @@ def log_training(
         return
     try:
         config = TrackingConfig.from_settings(settings)
-        if version and manifest is None:
+        if version and (manifest is None or decision is None):
             from mp_core.artifacts import ArtifactStore
 
-            manifest = ArtifactStore(config.artifacts_dir).manifest(version)
-        if decision is None and version:
-            decision = {"decision": "promoted", "reason": "trained with `mindpulse train`"}
+            store = ArtifactStore(config.artifacts_dir)
+            manifest = store.manifest(version) if manifest is None else manifest
+            if decision is None and store.current_version() == version:
+                decision = {"decision": "promoted", "reason": "trained with `mindpulse train`"}
         if decision is not None and decision.get("state") == "failed":
             return  # nothing was trained to its end
         key = version or f"unsaved-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
