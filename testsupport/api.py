@@ -74,6 +74,7 @@ class ApiServer:
         self.extra_env = dict(env or {})
         self.log_path = root / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     @property
     def url(self) -> str:
@@ -95,6 +96,7 @@ class ApiServer:
         return {k: v for k, v in env.items() if v != ""}
 
     def start(self, *, wait: Literal["live", "ready", "no"] = "live") -> ApiServer:
+        self._log_start = len(self.log())
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [console_script(), "serve"],
@@ -117,8 +119,8 @@ class ApiServer:
                 raise RuntimeError(f"server exited ({self.process.returncode}):\n{self.log()}")
             with contextlib.suppress(httpx.HTTPError):
                 answered = httpx.get(self.url + path, timeout=2).status_code == 200
-                # With several workers, wait until each one has started.
-                if answered and (self.workers == 1 or len(self.worker_pids()) >= self.workers):
+                # Wait until every worker has finished its start-up (model loaded or not).
+                if answered and self.log()[self._log_start :].count("worker_ready") >= self.workers:
                     return
             time.sleep(0.1)
         raise RuntimeError(f"server did not answer {path} in {timeout:.0f}s:\n{self.log()}")
