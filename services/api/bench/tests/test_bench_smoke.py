@@ -14,7 +14,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[4]
 
-LOAD_FIGURES = {"requests", "requests_per_s", "p50_ms", "p99_ms", "errors", "non_2xx"}
+LOAD_FIGURES = {
+    "requests",
+    "requests_per_s",
+    "p50_ms",
+    "p99_ms",
+    "errors",
+    "non_2xx",
+    "cpu_us_per_request",
+    "other_load_cores",
+}
 
 
 def _is_load(result: dict[str, object]) -> bool:
@@ -66,6 +75,7 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     assert len(names) >= 5
     assert all(isinstance(t["passed"], bool) for t in figures["targets"])
     assert figures["passed"] == all(t["passed"] for t in figures["targets"])
+    assert figures["other_load_cores_max"] >= 0
     assert figures["meta"]["model"]["dataset_rows"] == 100_000
     assert figures["meta"]["quick"] is True
     for verdict in ("PASS", "FAIL"):
