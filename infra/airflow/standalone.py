@@ -13,6 +13,7 @@ DAGs use (see dags/mindpulse_platform.py): ``API_URL``, ``ADMIN_TOKEN``, ``RETRA
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 
 
 def airflow_environment(environ: dict[str, str]) -> dict[str, str]:
@@ -50,14 +52,29 @@ def airflow_environment(environ: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def saved_login(home: Path) -> str | None:
+    """``admin`` and its password when an earlier start generated it (Airflow prints it once)."""
+    try:
+        passwords = json.loads((home / PASSWORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(passwords, dict) and isinstance(passwords.get("admin"), str):
+        return f"user admin, password {passwords['admin']}"
+    return None
+
+
 def main() -> None:
     env = airflow_environment(dict(os.environ))
     airflow = shutil.which("airflow") or "airflow"
-    print(
-        f"Airflow on http://127.0.0.1:{env['AIRFLOW__API__PORT']} "
-        f"(AIRFLOW_HOME {env['AIRFLOW_HOME']}); the login is printed once it is up.",
-        file=sys.stderr,
-    )
+    url = f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}"
+    login = saved_login(Path(env["AIRFLOW_HOME"]))
+    if login:
+        print(f"Airflow on {url} - login: {login}", file=sys.stderr)
+    else:
+        print(
+            f"Airflow on {url} - the admin password is printed below once generated.",
+            file=sys.stderr,
+        )
     os.chdir(REPO)
     os.execve(airflow, [airflow, "standalone"], env)
 
