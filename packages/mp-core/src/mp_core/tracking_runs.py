@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ def run_payload(
         tags["mindpulse_version"] = version
     return {
         "version": version,
-        "run_name": version or f"rejected challenger {decision.get('finished_at') or ''}".strip(),
+        "run_name": version or f"challenger not kept {decision.get('finished_at') or _utc_now()}",
         "params": {k: _param_text(v) for k, v in params.items() if v is not None},
         "metrics": metrics,
         "tags": tags,
@@ -122,3 +123,7 @@ def _add_metrics(target: dict[str, float], prefix: str, values: Mapping[str, Any
 def _param_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text[:6000]  # MLflow refuses longer parameter values
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
