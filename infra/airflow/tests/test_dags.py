@@ -203,3 +203,18 @@ def test_reporting_dag_writes_the_reports(airflow: Airflow, api: ApiServer) -> N
         "summary.json",
     ):
         assert (reports / name).stat().st_size > 0, name
+
+
+def test_rows_since_training_are_read_from_get_model_when_the_api_reports_them() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "mindpulse_platform", DAGS / "mindpulse_platform.py"
+    )
+    assert spec is not None and spec.loader is not None
+    platform = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(platform)
+    rows = platform.feedback_rows_since_training
+    assert rows({"feedback_since_training": 1200}) == 1200
+    assert rows({"feedback_total": 1500, "feedback_at_training": 400}) == 1100
+    assert rows({"version": "v0001"}) is None  # the DAG then decides on drift alone
