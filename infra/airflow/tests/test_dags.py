@@ -205,7 +205,9 @@ def test_reporting_dag_writes_the_reports(airflow: Airflow, api: ApiServer) -> N
         assert (reports / name).stat().st_size > 0, name
 
 
-def test_rows_since_training_are_read_from_get_model_when_the_api_reports_them() -> None:
+def test_rows_since_training_are_read_from_get_model_when_the_api_reports_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -213,6 +215,7 @@ def test_rows_since_training_are_read_from_get_model_when_the_api_reports_them()
     )
     assert spec is not None and spec.loader is not None
     platform = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, platform)  # dataclasses look their module up
     spec.loader.exec_module(platform)
     rows = platform.feedback_rows_since_training
     assert rows({"feedback_since_training": 1200}) == 1200
