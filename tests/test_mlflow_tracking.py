@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mp_core import tracking
 from mp_core.artifacts import ArtifactStore
 from mp_core.settings import Settings
+from testsupport.api import ADMIN_TOKEN, ApiServers
 from testsupport.data import settings_for
 from testsupport.mlflow import SwitchableProxy
 
@@ -234,3 +236,59 @@ print(",".join(loaded))
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == ""
+
+
+def test_an_admin_retrain_and_rollback_through_the_api_are_tracked(
+    start_api: ApiServers, mlflow_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiment = f"mindpulse-api-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MLFLOW_EXPERIMENT", experiment)
+    api = start_api.start(
+        model="logistic",
+        mlflow_tracking_uri=mlflow_server,
+        mlflow_experiment=experiment,
+        mlflow_timeout="90",
+        promotion_tolerance="1.0",  # the challenger is promoted: this test is about tracking
+        retrain_threshold="1000000",
+    )
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=api.url, timeout=30) as http:
+        assert http.post("/retrain", headers=admin).status_code == 202
+        status = wait_for(lambda: finished_retrain(http), timeout=240)
+        assert status["state"] == "succeeded", status
+        version = status["challenger"]["version"]
+        run = run_of(mlflow_server, version)
+        assert run.data.tags["decision"] == "promoted"
+        assert run.data.tags["trigger"]
+        assert "champion.f1" in run.data.metrics and "rows.base" in run.data.metrics
+        assert champion_version(mlflow_server) == version
+        link = wait_for(lambda: http.get("/model").json().get("mlflow_run"), timeout=30)
+        assert link["run_id"] == run.info.run_id
+
+        rolled = http.post("/model/rollback", headers=admin)
+        assert rolled.status_code == 200, rolled.text
+        previous = rolled.json()["version"]
+        assert previous != version
+        # The worker only starts the tracking child; the alias follows within the child's time.
+        wait_for(lambda: champion_version(mlflow_server) == previous or None, timeout=120)
+
+
+def finished_retrain(http: httpx.Client) -> dict[str, Any] | None:
+    info = http.get("/model").json()
+    status = info.get("retrain")
+    if not status or info.get("retrain_running") or status.get("state") == "running":
+        return None
+    return dict(status)
+
+
+def wait_for(probe: Any, *, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+        except Exception:
+            value = None  # the server may not know the alias yet
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"not reached within {timeout:.0f} s")
