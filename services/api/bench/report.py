@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from services.api.bench.runner import Figures
+from services.api.bench.workload import BATCH_ROWS
 
 PREDICT_VS_BASELINE: Final = 15.0
 PREDICT_VS_CEILING: Final = 0.80
@@ -119,7 +120,7 @@ def _phases(figures: Figures) -> list[dict[str, Any]]:
         api["feedback"],
         api["retrain"]["idle"],
         api["retrain"]["during"],
-        *[data["predict"] for data in figures.servers.values()],
+        *[data[phase] for data in figures.servers.values() for phase in ("predict", "batch")],
     ]
 
 
@@ -219,10 +220,13 @@ def render(figures: Figures) -> str:
         f"{found['retrain_p99_vs_idle']:.2f}",
     ]
     winner = server_winner(figures)
-    speeds = ", ".join(
-        f"{name} {data['predict']['requests_per_s']:,.0f} req/s"
-        for name, data in figures.servers.items()
-    )
-    lines += [f"  ASGI servers for /predict: {speeds} -> {winner} is faster", "", "  targets"]
+    lines.append("  ASGI servers        /predict req/s  CPU us/req   batch rows/s  CPU us/row")
+    for name, data in figures.servers.items():
+        predict, batch = data["predict"], data["batch"]
+        lines.append(
+            f"    {name:<18}{predict['requests_per_s']:>14,.0f} {predict['cpu_us_per_request']:>11.0f}"
+            f" {batch['rows_per_s']:>14,.0f} {batch['cpu_us_per_request'] / BATCH_ROWS:>11.2f}"
+        )
+    lines += [f"  -> {winner} serves /predict faster", "", "  targets"]
     lines += [t.line() for t in targets(figures)]
     return "\n".join(lines)

@@ -271,13 +271,7 @@ class Bench:
     def run_production(self, figures: Figures, server_name: str) -> None:
         with running(self._start_api(f"api-{server_name}", server_name)) as server:
             predict = self._measure(server, PREDICT_PATH, self.scripts["predict"], "api /predict")
-            batch = self._measure(
-                server,
-                BATCH_PATH,
-                self.scripts["batch"],
-                f"api /predict/batch ({BATCH_ROWS} rows)",
-                connections=self.config.batch_connections,
-            )
+            batch = self._measure_batch(server, f"api /predict/batch ({BATCH_ROWS} rows)")
             feedback = self._measure(
                 server, FEEDBACK_PATH, self.scripts["feedback"], "api /feedback"
             )
@@ -287,26 +281,42 @@ class Bench:
                 "server": server_name,
                 "workers": 1,
                 "predict": predict.as_dict(),
-                "batch": {
-                    **batch.as_dict(),
-                    "rows_per_request": BATCH_ROWS,
-                    "rows_per_s": batch.requests_per_s * BATCH_ROWS,
-                },
+                "batch": batch,
                 "feedback": {**feedback.as_dict(), "feedback_per_s": feedback.requests_per_s},
                 "memory": memory,
                 "retrain": retrain,
             }
-            figures.servers[server_name] = {"predict": predict.as_dict(), "memory": memory}
+            figures.servers[server_name] = {
+                "predict": predict.as_dict(),
+                "batch": batch,
+                "memory": memory,
+            }
 
     def run_alternative(self, figures: Figures, server_name: str) -> None:
         with running(self._start_api(f"api-{server_name}", server_name)) as server:
             predict = self._measure(
                 server, PREDICT_PATH, self.scripts["predict"], f"api /predict ({server_name})"
             )
+            batch = self._measure_batch(server, f"api /predict/batch ({server_name})")
             figures.servers[server_name] = {
                 "predict": predict.as_dict(),
+                "batch": batch,
                 "memory": self._memory(server),
             }
+
+    def _measure_batch(self, server: RunningServer, label: str) -> dict[str, Any]:
+        batch = self._measure(
+            server,
+            BATCH_PATH,
+            self.scripts["batch"],
+            label,
+            connections=self.config.batch_connections,
+        )
+        return {
+            **batch.as_dict(),
+            "rows_per_request": BATCH_ROWS,
+            "rows_per_s": batch.requests_per_s * BATCH_ROWS,
+        }
 
     def _retrain_phase(self, server: RunningServer) -> dict[str, Any]:
         """/predict idle, then /predict while a retrain runs (its status says running)."""

@@ -66,6 +66,8 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     assert figures["servers"]["winner"] in ("granian", "uvicorn")
     for name in ("granian", "uvicorn"):
         assert _is_load(figures["servers"][name]["predict"])
+        assert _is_load(figures["servers"][name]["batch"])
+        assert figures["servers"][name]["batch"]["rows_per_s"] > 0
     assert set(figures["ratios"]) == {
         "predict_vs_baseline",
         "predict_vs_ceiling",
