@@ -98,7 +98,7 @@ def test_feedback_is_stored_before_the_answer(http: httpx.Client, api: ApiServer
     assert 0.0 < last["probability"] < 1.0
 
 
-def test_model_info(http: httpx.Client) -> None:
+def test_model_info(http: httpx.Client, api: ApiServer) -> None:
     info = http.get("/model").json()
     assert info["version"] == "v0001"
     assert info["algorithm"] == "logistic_regression"
@@ -106,6 +106,13 @@ def test_model_info(http: httpx.Client) -> None:
     assert 0.5 < info["metrics"]["accuracy"] <= 1.0
     assert info["trained_at"].endswith("Z")
     assert info["retrain"] is None and info["retrain_running"] is False
+    # The first model was trained on the base data alone: every stored feedback is new to it.
+    stored = FeedbackStore(api.settings.prod_data_path).count()
+    assert info["feedback_total"] == stored
+    assert info["feedback_at_training"] == 0
+    assert info["feedback_since_training"] == stored
+    http.post("/feedback", json={"features": EXAMPLE, "prediction": 0, "actual": 1})
+    assert http.get("/model").json()["feedback_since_training"] == stored + 1
 
 
 def test_metrics_add_up_every_worker(http: httpx.Client) -> None:

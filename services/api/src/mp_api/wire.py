@@ -128,5 +128,9 @@ class ModelInfo(msgspec.Struct, frozen=True):
     trained_by: str | None = None
     load_error: str | None = None
     mlflow_run: dict[str, str] | None = None
+    # Feedback rows stored now, and how many of them the serving model was trained on.
+    feedback_total: int = 0
+    feedback_at_training: int = 0
+    feedback_since_training: int = 0
     retrain_running: bool = False
     retrain: dict[str, Any] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from litestar import Response
 from litestar.handlers import HTTPRouteHandler, get
 from litestar.openapi import ResponseSpec
@@ -48,15 +49,21 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         loaded = registry.peek()
         retrain = jobs.read_status(artifacts_dir)
         running = jobs.is_running(artifacts_dir)
+        # count() waits for the feedback lock, which a writer holds across its fsync.
+        feedback_total = await anyio.to_thread.run_sync(services.feedback.count)
         if loaded is None:
             return ModelInfo(
                 serving=False,
                 version=None,
                 load_error=registry.failure or NO_MODEL,
+                feedback_total=feedback_total,
+                feedback_since_training=feedback_total,
                 retrain_running=running,
                 retrain=retrain,
             )
         manifest = loaded.manifest
+        # A retrain records the feedback rows it trained on; `mindpulse train` uses none.
+        at_training = int(manifest.get("feedback_rows") or 0)
         return ModelInfo(
             serving=True,
             version=loaded.version,
@@ -68,6 +75,9 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             trained_by=manifest.get("trained_by"),
             load_error=registry.failure,
             mlflow_run=tracking.run_for_version(services.settings, loaded.version),
+            feedback_total=feedback_total,
+            feedback_at_training=at_training,
+            feedback_since_training=max(0, feedback_total - at_training),
             retrain_running=running,
             retrain=retrain,
         )
