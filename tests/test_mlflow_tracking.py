@@ -292,3 +292,33 @@ def wait_for(probe: Any, *, timeout: float) -> Any:
             return value
         time.sleep(0.5)
     raise AssertionError(f"not reached within {timeout:.0f} s")
+
+
+def test_the_cli_logs_each_training_and_moves_champion_on_rollback(tracked: Settings) -> None:
+    """`mindpulse train` and `mindpulse rollback` call the hooks themselves."""
+    uri = str(tracked.mlflow_tracking_uri)
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tracked.data_dir),
+        "ARTIFACTS_DIR": str(tracked.artifacts_dir),
+        "MLFLOW_TRACKING_URI": uri,
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mp_core.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    for _ in range(2):
+        out = cli("train", "--rows", str(ROWS), "--candidates", "logistic_regression")
+        assert out.returncode == 0, out.stderr
+    assert run_of(uri, "v0001").data.tags["decision"] == "promoted"
+    assert champion_version(uri) == "v0002"
+    back = cli("rollback")
+    assert back.returncode == 0, back.stderr
+    assert champion_version(uri) == "v0001"

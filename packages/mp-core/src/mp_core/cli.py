@@ -100,6 +100,7 @@ def _base_frame(
 
 
 def train_command(args: argparse.Namespace, settings: Settings) -> int:
+    from mp_core import tracking
     from mp_core.artifacts import ArtifactStore
     from mp_core.publish import promote_version, save_version
     from mp_core.synthetic import bayes_accuracy
@@ -129,6 +130,7 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     extra = {"data_source": source, "bayes_accuracy": bayes, "trained_by": "mindpulse train"}
     version = save_version(settings, result, extra=extra)
     promote_version(settings, version, result, frame)
+    tracking.log_training(settings, version, result)  # no-op unless MLFLOW_TRACKING_URI is set
     if args.json:
         print(json.dumps(_summary(result, version, bayes, settings), indent=2))
     else:
@@ -225,13 +227,21 @@ def model_info(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def rollback(_args: argparse.Namespace, settings: Settings) -> int:
+    from mp_core import tracking
     from mp_core.artifacts import ArtifactStore
 
     store = ArtifactStore(settings.artifacts_dir)
     before = store.current_version()
     after = store.rollback()
+    tracking.on_rollback(settings, after)  # moves MLflow's `champion` alias when tracking is on
     print(f"Rolled back from {before} to {after}.")
     return 0
+
+
+def sync_mlflow(args: argparse.Namespace, settings: Settings) -> int:
+    from mp_core.tracking import sync_command
+
+    return sync_command(args, settings)
 
 
 def validate_data(args: argparse.Namespace, _settings: Settings) -> int:
@@ -282,6 +292,16 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate-data", help="check a CSV against the schema, line by line")
     val.add_argument("path")
     val.set_defaults(run=validate_data)
+
+    sm = sub.add_parser(
+        "sync-mlflow",
+        help="log to MLflow the versions it missed; point champion at the current version",
+    )
+    sm.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per request to MLflow (default 30)"
+    )
+    sm.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sm.set_defaults(run=sync_mlflow)
     return parser
 
 

@@ -44,6 +44,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     support_resources_file: Path | None = None  # another country's helplines (JSON)
     seed: int = 42
     mlflow_tracking_uri: str | None = None
+    mlflow_experiment: str | None = None  # None: "mindpulse"
+    mlflow_timeout: float | None = None  # seconds tracking may hold up a training; None: 5
     mlflow_port: int = 5000
     airflow_port: int = 8083
 

@@ -69,11 +69,11 @@ class TrackingConfig:
     def from_settings(
         cls, settings: Settings, environ: Mapping[str, str] | None = None
     ) -> TrackingConfig:
-        """Settings first; MLFLOW_EXPERIMENT / MLFLOW_TIMEOUT from the environment until
-        :class:`~mp_core.settings.Settings` carries them."""
+        """Settings first, then MLFLOW_EXPERIMENT / MLFLOW_TIMEOUT from ``environ``: a child
+        process or a test that builds its Settings by hand still follows the environment."""
         env = os.environ if environ is None else environ
-        experiment = getattr(settings, "mlflow_experiment", None) or env.get("MLFLOW_EXPERIMENT")
-        raw_timeout = getattr(settings, "mlflow_timeout", None) or env.get("MLFLOW_TIMEOUT")
+        experiment = settings.mlflow_experiment or env.get("MLFLOW_EXPERIMENT")
+        raw_timeout = settings.mlflow_timeout or env.get("MLFLOW_TIMEOUT")
         return cls(
             uri=settings.mlflow_tracking_uri or None,
             artifacts_dir=Path(settings.artifacts_dir),
