@@ -43,6 +43,26 @@ def test_model_panel_shows_version_algorithm_metrics_and_the_last_decision() -> 
     assert "Checked at 15:00:00 UTC" in html
 
 
+def test_model_panel_links_the_mlflow_run_and_counts_new_feedback() -> None:
+    tracked = {
+        **MODEL,
+        "feedback_since_training": 37,
+        "mlflow_run": {
+            "run_id": "abc123",
+            "url": "http://127.0.0.1:5000/#/experiments/1/runs/abc123",
+        },
+    }
+    html = model_html(tracked)
+    assert (
+        "<a href='http://127.0.0.1:5000/#/experiments/1/runs/abc123'" in html
+        and ">abc123</a>" in html
+    )
+    assert "Feedback since training" in html and ">37<" in html
+    assert "MLflow run" not in model_html(MODEL)
+    hostile = model_html({**MODEL, "mlflow_run": {"run_id": "x", "url": "javascript:alert(1)"}})
+    assert "javascript:" not in hostile
+
+
 def test_model_panel_without_a_model_or_retrain() -> None:
     html = model_html({"serving": False, "version": None, "load_error": "no model trained yet"})
     assert "not serving a model: no model trained yet" in html

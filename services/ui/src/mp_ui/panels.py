@@ -86,8 +86,10 @@ def model_html(info: Mapping[str, Any], checked_at: datetime | None = None) -> s
             ("Trained at", _timestamp(_first(info, TRAINED_AT_KEYS))),
             ("Training rows", info.get("training_rows")),
             ("Trained by", info.get("trained_by")),
+            ("Feedback since training", info.get("feedback_since_training")),
         ]
     )
+    summary += _mlflow_row(info.get("mlflow_run"))
     if info.get("serving") is False or info.get("load_error"):
         problem = info.get("load_error") or "no model is loaded yet"
         retrain_part = (
@@ -106,6 +108,19 @@ def model_html(info: Mapping[str, Any], checked_at: datetime | None = None) -> s
         + retrain_part
         + f"<p class='mp-muted'>Checked at {when:%H:%M:%S} UTC.</p></section>"
     )
+
+
+def _mlflow_row(run: Any) -> str:
+    """The MLflow run of the serving version, as a link, when tracking is on."""
+    if not isinstance(run, Mapping) or not run.get("run_id"):
+        return ""
+    run_id = escape(str(run["run_id"]))
+    url = run.get("url")
+    if isinstance(url, str) and url.startswith(("http://", "https://")):
+        value = f"<a href='{escape(url)}' target='_blank' rel='noopener'>{run_id}</a>"
+    else:
+        value = run_id
+    return f"<tr><th scope='row'>MLflow run</th><td>{value}</td></tr>"
 
 
 DECISIONS: Final = {
