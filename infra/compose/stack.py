@@ -3,7 +3,8 @@
 The justfile's ``up-docker``, ``down``, ``logs`` and ``report-docker`` recipes call this script. It
 checks first that a Docker engine and the compose plugin are reachable and says plainly what is
 missing (a machine with only the docker client gets a one-line explanation, not a socket error),
-prepares the bind-mounted folders, and passes each member's version to the image builds.
+prepares the bind-mounted folders, and passes each member's version to the image builds. The
+optional services start with their profiles: ``COMPOSE_PROFILES=tracking,orchestration just up-docker``.
 """
 
 from __future__ import annotations
@@ -13,20 +14,26 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "infra" / "compose" / "compose.yaml"
 # Folders the containers bind-mount from the repo; the services run as this uid.
 MOUNTED_DIRS = ("data", "artifacts", "reports")
+# Folders bind-mounted only by a profile's services (COMPOSE_PROFILES): created here, because a
+# source folder Docker creates itself belongs to root and uid 1000 could not write it.
+PROFILE_DIRS = {"tracking": ("data/mlflow",)}
 CONTAINER_UID = 1000
-# Compose build-arg variable -> the member whose pyproject version labels that image.
+# Compose build-arg variable -> the project whose pyproject version labels that image (the
+# members, then the optional services' own pinned projects).
 MEMBER_VERSIONS = {
     "MP_CORE_VERSION": "packages/mp-core",
     "MP_API_VERSION": "services/api",
     "MP_UI_VERSION": "services/ui",
     "MP_REPORTING_VERSION": "services/reporting",
+    "MP_MLFLOW_VERSION": "infra/mlflow",
+    "MP_AIRFLOW_VERSION": "infra/airflow",
 }
 # Long enough for a first build plus training the first model on a small machine.
 WAIT_TIMEOUT_S = 900
@@ -97,12 +104,14 @@ def member_versions(repo_root: Path = REPO_ROOT) -> dict[str, str]:
     return versions
 
 
-def prepare_mounts(repo_root: Path = REPO_ROOT) -> list[str]:
-    """Create the bind-mounted folders; return a warning for each one uid 1000 cannot write."""
+def prepare_mounts(repo_root: Path = REPO_ROOT, profiles: Collection[str] = ()) -> list[str]:
+    """Create the bind-mounted folders (with those of the active ``profiles``); return a warning
+    for each one uid 1000 cannot write."""
     warnings: list[str] = []
-    for name in MOUNTED_DIRS:
+    extra = [name for profile in sorted(profiles) for name in PROFILE_DIRS.get(profile, ())]
+    for name in (*MOUNTED_DIRS, *extra):
         folder = repo_root / name
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         status = folder.stat()
         world_writable = bool(status.st_mode & 0o002)
         if status.st_uid != CONTAINER_UID and not world_writable:
@@ -142,13 +151,28 @@ def compose_setting(name: str, default: str, environ: Mapping[str, str]) -> str:
     return default
 
 
+def active_profiles(environ: Mapping[str, str]) -> set[str]:
+    """The compose profiles turned on with COMPOSE_PROFILES (environment, then .env)."""
+    value = compose_setting("COMPOSE_PROFILES", "", environ)
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
 def _published_urls(environ: Mapping[str, str]) -> str:
     api_port = compose_setting("API_PORT", "8080", environ)
     ui_port = compose_setting("UI_PORT", "8081", environ)
+    profiles = active_profiles(environ)
+    optional = ""
+    if "tracking" in profiles:
+        mlflow_port = compose_setting("MLFLOW_PORT", "5000", environ)
+        optional += f"  MLflow:  http://127.0.0.1:{mlflow_port}/\n"
+    if "orchestration" in profiles:
+        airflow_port = compose_setting("AIRFLOW_PORT", "8083", environ)
+        optional += f"  Airflow: http://127.0.0.1:{airflow_port}/  (login: `just logs airflow`)\n"
     return (
         f"MindPulse is up (educational tool, not a diagnosis).\n"
         f"  page: http://127.0.0.1:{ui_port}/\n"
         f"  API:  http://127.0.0.1:{api_port}/health  (OpenAPI at /schema)\n"
+        f"{optional}"
         f"Stop with `just down`; follow logs with `just logs [service]`."
     )
 
@@ -170,7 +194,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 1
     env.update(member_versions())
     if action in ("up", "report"):
-        for warning in prepare_mounts():
+        for warning in prepare_mounts(profiles=active_profiles(env)):
             print(f"mindpulse: warning: {warning}", file=sys.stderr)
     try:
         completed = subprocess.run([docker, *command], env=env, check=False)

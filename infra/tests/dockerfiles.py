@@ -139,7 +139,55 @@ def parse_dockerfile(path: Path) -> Dockerfile:
 
 
 def dockerfiles() -> list[Path]:
+    """The members' images (infra/compose/Dockerfile.*)."""
     return sorted(COMPOSE_DIR.glob("Dockerfile.*"))
+
+
+def optional_dockerfiles() -> list[Path]:
+    """The optional services' images (infra/<tool>/Dockerfile: MLflow, Airflow)."""
+    return sorted(REPO_ROOT.glob("infra/*/Dockerfile"))
+
+
+def all_dockerfiles() -> list[Path]:
+    return dockerfiles() + optional_dockerfiles()
+
+
+def ignore_file_for(dockerfile: Path) -> Path:
+    """The ignore file BuildKit applies to ``dockerfile``: ``<Dockerfile>.dockerignore`` beside it
+    when there is one, else the build context's (the repo root's) ``.dockerignore``."""
+    own = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    return own if own.is_file() else REPO_ROOT / ".dockerignore"
+
+
+def uv_syncs(stage: Stage) -> list[list[str]]:
+    """The ``uv sync`` command lines of a stage's RUN steps, without ``--mount`` options and
+    leading ``NAME=value`` assignments (those are returned by :func:`run_assignments`)."""
+    commands = []
+    for run in stage.all("RUN"):
+        words = _run_words(run)
+        while words and "=" in words[0] and not words[0].startswith("-"):
+            words.pop(0)
+        if words[:2] == ["uv", "sync"]:
+            commands.append(words)
+    return commands
+
+
+def run_assignments(run: Instruction) -> dict[str, str]:
+    """``NAME=value`` assignments that prefix a RUN command (environment for that command only)."""
+    found: dict[str, str] = {}
+    for word in _run_words(run):
+        key, sep, value = word.partition("=")
+        if not sep or word.startswith("-") or not key.isidentifier():
+            break
+        found[key] = value
+    return found
+
+
+def _run_words(run: Instruction) -> list[str]:
+    words = shlex.split(run.args)
+    while words and words[0].startswith("--mount"):
+        words.pop(0)
+    return words
 
 
 # --- .dockerignore --------------------------------------------------------------------------

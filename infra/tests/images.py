@@ -88,7 +88,79 @@ IMAGES = (
 
 IMAGE_IDS = [spec.dockerfile for spec in IMAGES]
 
-# Bind mounts per service: container path -> (repo folder, read-only?).
+
+@dataclass(frozen=True)
+class OptionalImageSpec:
+    """An optional service's image: a tool from its own pinned project (infra/<tool>, apart from
+    the workspace lock), started only with its compose profile."""
+
+    dockerfile: str  # repo-relative
+    service: str
+    profile: str
+    project_dir: str
+    # Where the tool's own environment lives in the image.
+    venv: str
+    # The launcher the ENTRYPOINT runs with that environment's python, and every file the runtime
+    # stage copies from the build context (context path -> image path).
+    launcher: str
+    copied: dict[str, str]
+    # Workspace members installed beside the tool: member -> its environment in the image.
+    members: dict[str, str]
+    writable: tuple[str, ...]
+    published_port: int
+    # In-container port variable and the health endpoint the healthchecks call.
+    port_variable: str
+    health_path: str
+
+    @property
+    def path(self) -> Path:
+        return REPO_ROOT / self.dockerfile
+
+    @property
+    def pyproject(self) -> Path:
+        return REPO_ROOT / self.project_dir / "pyproject.toml"
+
+
+OPTIONAL_IMAGES = (
+    OptionalImageSpec(
+        dockerfile="infra/mlflow/Dockerfile",
+        service="mlflow",
+        profile="tracking",
+        project_dir="infra/mlflow",
+        venv="/opt/mlflow/.venv",
+        launcher="/opt/mlflow/serve.py",
+        copied={"infra/mlflow/serve.py": "/opt/mlflow/serve.py"},
+        members={},
+        writable=("/mlflow",),
+        published_port=5000,
+        port_variable="MLFLOW_PORT",
+        health_path="/health",
+    ),
+    OptionalImageSpec(
+        dockerfile="infra/airflow/Dockerfile",
+        service="airflow",
+        profile="orchestration",
+        project_dir="infra/airflow",
+        venv="/opt/airflow/.venv",
+        # standalone.py finds its DAGs beside itself (<root>/infra/airflow/dags).
+        launcher="/opt/airflow/infra/airflow/standalone.py",
+        copied={
+            "infra/airflow/dags/": "/opt/airflow/infra/airflow/dags/",
+            "infra/airflow/standalone.py": "/opt/airflow/infra/airflow/standalone.py",
+        },
+        # The reporting DAG runs mindpulse-report (MINDPULSE_REPORT_CMD) from this environment.
+        members={"mp-reporting": "/app/.venv"},
+        writable=("/opt/airflow/home", "/app/reports"),
+        published_port=8083,
+        port_variable="AIRFLOW_PORT",
+        health_path="/api/v2/monitor/health",
+    ),
+)
+
+OPTIONAL_IDS = [spec.service for spec in OPTIONAL_IMAGES]
+
+# Mounts per service: container path -> (source, read-only?). A source is a repo-relative folder
+# for a bind mount, or ``volume:<name>`` for a named volume.
 EXPECTED_MOUNTS: dict[str, dict[str, tuple[str, bool]]] = {
     "trainer": {"/app/data": ("data", False), "/app/artifacts": ("artifacts", False)},
     "serving-api": {"/app/data": ("data", False), "/app/artifacts": ("artifacts", False)},
@@ -97,5 +169,14 @@ EXPECTED_MOUNTS: dict[str, dict[str, tuple[str, bool]]] = {
         "/app/data": ("data", True),
         "/app/artifacts": ("artifacts", True),
         "/app/reports": ("reports", False),
+    },
+    # The same store as the native `just mlflow`.
+    "mlflow": {"/mlflow": ("data/mlflow", False)},
+    # The reporting DAG mounts what `reporting` does; Airflow's state stays in its own volume.
+    "airflow": {
+        "/app/data": ("data", True),
+        "/app/artifacts": ("artifacts", True),
+        "/app/reports": ("reports", False),
+        "/opt/airflow/home": ("volume:airflow_home", False),
     },
 }

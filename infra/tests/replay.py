@@ -65,8 +65,9 @@ def uv_binary() -> str:
     return found
 
 
-def build_context() -> list[str]:
-    """Repo-relative files Docker would send: the work tree less .gitignore, less .dockerignore."""
+def build_context(ignore_file: Path = REPO_ROOT / ".dockerignore") -> list[str]:
+    """Repo-relative files Docker would send: the work tree less .gitignore, less ``ignore_file``
+    (the root .dockerignore, or a Dockerfile's own ``<Dockerfile>.dockerignore``)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO_ROOT,
@@ -75,7 +76,7 @@ def build_context() -> list[str]:
         timeout=60,
         check=True,
     ).stdout.split("\0")
-    ignore = DockerIgnore.read(REPO_ROOT / ".dockerignore")
+    ignore = DockerIgnore.read(ignore_file)
     return [f for f in listed if f and (REPO_ROOT / f).is_file() and not ignore.excludes(f)]
 
 

@@ -19,6 +19,8 @@ from infra.tests.dockerfiles import COMPOSE_DIR
 
 SCHEMA_PATH = COMPOSE_DIR / "schema" / "compose-spec.json"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
+# Every profile, so that the optional services are validated too.
+PROFILES = ("reporting", "tracking", "orchestration")
 
 # A validator takes a compose file and returns the problems it found (empty: valid).
 Validator = Callable[[Path], list[str]]
@@ -37,7 +39,8 @@ def _schema_problems(path: Path) -> list[str]:
 def _compose_config_problems(path: Path) -> list[str]:
     docker = shutil.which("docker")
     assert docker is not None
-    command = [docker, "compose", "-f", str(path), "--profile", "reporting", "config", "--quiet"]
+    profiles = [arg for name in PROFILES for arg in ("--profile", name)]
+    command = [docker, "compose", "-f", str(path), *profiles, "config", "--quiet"]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     return [completed.stderr.strip() or "failed"] if completed.returncode else []
 
@@ -82,6 +85,7 @@ def test_validator_rejects_a_broken_compose_file(problems: Validator, tmp_path: 
     document = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
     document["services"]["serving-api"]["read_only"] = "sometimes"
     document["services"]["webapp"]["restart_policy"] = "always"
+    document["services"]["mlflow"]["profiles"] = "tracking"
     broken = tmp_path / "compose.yaml"
     broken.write_text(yaml.safe_dump(document), encoding="utf-8")
     assert problems(broken) != []
