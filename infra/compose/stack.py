@@ -24,6 +24,9 @@ MOUNTED_DIRS = ("data", "artifacts", "reports")
 # Folders bind-mounted only by a profile's services (COMPOSE_PROFILES): created here, because a
 # source folder Docker creates itself belongs to root and uid 1000 could not write it.
 PROFILE_DIRS = {"tracking": ("data/mlflow",)}
+# Every profile of compose.yaml. `down` and `logs` name them all: Compose neither stops nor shows
+# the containers of a service whose profile is off (they are not orphans either).
+ALL_PROFILES = ("reporting", "tracking", "orchestration")
 CONTAINER_UID = 1000
 # Compose build-arg variable -> the project whose pyproject version labels that image (the
 # members, then the optional services' own pinned projects).
@@ -129,10 +132,11 @@ def compose_args(action: str, extra: Sequence[str]) -> list[str]:
     if action == "up":
         wait = ["--wait", "--wait-timeout", str(WAIT_TIMEOUT_S)]
         return [*base, "up", "--detach", "--build", *wait, *extra]
+    every_profile = [arg for name in ALL_PROFILES for arg in ("--profile", name)]
     if action == "down":
-        return [*base, "down", "--remove-orphans", *extra]
+        return [*base, *every_profile, "down", "--remove-orphans", *extra]
     if action == "logs":
-        return [*base, "logs", "--follow", "--tail", "200", *extra]
+        return [*base, *every_profile, "logs", "--follow", "--tail", "200", *extra]
     if action == "report":
         return [*base, "--profile", "reporting", "run", "--rm", "--build", "reporting", *extra]
     raise StackError(f"unknown action {action!r}: use up, down, logs [service] or report")

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra.compose import stack
 from infra.tests.dockerfiles import REPO_ROOT
@@ -86,7 +87,43 @@ def test_compose_commands() -> None:
         "--build",
         "reporting",
     ]
-    assert stack.compose_args("down", [])[len(compose) :][:1] == ["down"]
+    # down and logs reach the optional services whatever COMPOSE_PROFILES says.
+    every_profile = [
+        "--profile",
+        "reporting",
+        "--profile",
+        "tracking",
+        "--profile",
+        "orchestration",
+    ]
+    down = stack.compose_args("down", [])[len(compose) :]
+    assert down[: len(every_profile) + 1] == [*every_profile, "down"]
+    logs = stack.compose_args("logs", [])[len(compose) :]
+    assert logs[: len(every_profile) + 1] == [*every_profile, "logs"]
+
+
+def test_profiles_are_the_compose_files() -> None:
+    document = yaml.safe_load(stack.COMPOSE_FILE.read_text(encoding="utf-8"))
+    declared = {p for s in document["services"].values() for p in s.get("profiles", [])}
+    assert set(stack.ALL_PROFILES) == declared
+    # A profile's bind-mounted folder is one of its services' mount sources.
+    sources = {
+        volume.split(":")[0].removeprefix("../../")
+        for service in document["services"].values()
+        for volume in service.get("volumes", [])
+    }
+    for profile, folders in stack.PROFILE_DIRS.items():
+        assert profile in declared
+        assert set(folders) <= sources
+
+
+def test_profiles_come_from_compose_profiles(tmp_path: Path) -> None:
+    assert stack.active_profiles({"COMPOSE_PROFILES": " tracking,orchestration ,"}) == {
+        "tracking",
+        "orchestration",
+    }
+    stack.prepare_mounts(tmp_path, profiles={"tracking"})
+    assert (tmp_path / "data" / "mlflow").is_dir()
 
 
 def test_member_versions_are_read_from_the_manifests() -> None:
