@@ -49,9 +49,28 @@ def _quote(value: Any) -> str:
     return json.dumps(text) if (" " in text or not text) else text
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record, not at set-up.
+
+    A handler holding the stderr of its set-up time breaks once that stream is replaced and
+    closed (a test's captured output, a redirected child), as logging's own last resort knows.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return None
+
+
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
     """Send every logger's records to stderr in ``log_format`` (``text`` or ``json``)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
