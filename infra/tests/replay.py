@@ -16,7 +16,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.tests.dockerfiles import REPO_ROOT, DockerIgnore, Instruction, parse_dockerfile
+from infra.tests.dockerfiles import (
+    REPO_ROOT,
+    DockerIgnore,
+    Instruction,
+    parse_dockerfile,
+    run_assignments,
+)
 from infra.tests.images import ImageSpec
 
 CONTAINER_UID = 1000
@@ -34,8 +40,12 @@ def interpreter_for(uid: int | None) -> str:
     candidates = [sys.executable, getattr(sys, "_base_executable", ""), "/usr/bin/python3.11"]
     candidates.append(shutil.which("python3") or "")
     for candidate in filter(None, candidates):
+        # Started from a shell already running as ``uid``: setpriv itself can still reach a path
+        # (such as root's private home) that the user's own processes cannot exec, so probing
+        # the candidate directly would accept an interpreter a service could not re-exec.
+        check = "import sys; assert sys.version_info >= (3, 11)"
         probe = subprocess.run(
-            [*as_user(uid), candidate, "-c", "import sys; assert sys.version_info >= (3, 11)"],
+            [*as_user(uid), "/bin/sh", "-c", '"$0" -c "$1"', candidate, check],
             capture_output=True,
             timeout=30,
             check=False,
@@ -103,15 +113,31 @@ def replay_builder(
 ) -> Path:
     """Run the builder stage's COPY and RUN steps under ``root``, installing into ``venv`` for the
     interpreter ``python``."""
-    builder = parse_dockerfile(spec.path).stage("builder")
+    replay_dockerfile(spec.path, context, root, {"/app/.venv": venv}, python=python)
+    return venv
+
+
+def replay_dockerfile(
+    dockerfile: Path,
+    context: list[str],
+    root: Path,
+    environments: dict[str, Path],
+    *,
+    python: str = sys.executable,
+) -> None:
+    """Run ``dockerfile``'s builder stage under ``root``: each ``uv sync`` installs into the local
+    folder ``environments`` gives for the image path it targets (``UV_PROJECT_ENVIRONMENT``, from
+    the stage's ENV or the RUN's own ``NAME=value`` prefix)."""
+    builder = parse_dockerfile(dockerfile).stage("builder")
     workdir = root / "src"
     env = {
         k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
     }
     env.update(builder.env())
+    default_target = env.pop("UV_PROJECT_ENVIRONMENT", None)
     # Where this machine differs from the image: its own interpreter and folders, hard links into
     # the cache, and no bytecode compilation (the policy test checks the image asks for it).
-    env.update(UV_PROJECT_ENVIRONMENT=str(venv), UV_PYTHON=python, UV_COMPILE_BYTECODE="0")
+    env.update(UV_PYTHON=python, UV_COMPILE_BYTECODE="0")
     env.pop("UV_LINK_MODE", None)
     for instruction in builder.instructions:
         if instruction.keyword == "ENV":
@@ -123,13 +149,17 @@ def replay_builder(
         if instruction.keyword == "COPY" and "from" not in instruction.flags():
             _copy(instruction, context, workdir)
             continue
-        words = instruction.operands()
-        if instruction.keyword != "RUN" or words[:2] != ["uv", "sync"]:
-            raise ReplayError(f"{spec.dockerfile} line {instruction.line}: cannot replay {words}")
+        assignments = run_assignments(instruction) if instruction.keyword == "RUN" else {}
+        words = instruction.operands()[len(assignments) :]
+        target = assignments.pop("UV_PROJECT_ENVIRONMENT", default_target)
+        if instruction.keyword != "RUN" or words[:2] != ["uv", "sync"] or assignments:
+            raise ReplayError(f"{dockerfile.name} line {instruction.line}: cannot replay {words}")
+        if target not in environments:
+            raise ReplayError(f"{dockerfile.name} line {instruction.line}: no folder for {target}")
         completed = subprocess.run(
             [uv_binary(), *words[1:], "--quiet"],
             cwd=workdir,
-            env=env,
+            env={**env, "UV_PROJECT_ENVIRONMENT": str(environments[target])},
             capture_output=True,
             text=True,
             timeout=240,
@@ -137,7 +167,6 @@ def replay_builder(
         )
         if completed.returncode != 0:
             raise ReplayError(f"{shlex.join(words)}:\n{completed.stderr}")
-    return venv
 
 
 def entry_module(spec: ImageSpec) -> tuple[str, bool]:
