@@ -18,18 +18,10 @@ from playwright.sync_api import Browser, sync_playwright
 from mp_core.synthetic import SLEEP_LOSS_DRIFT
 from mp_reporting.render import DRIFT_TITLE, PERFORMANCE_TITLE, QUALITY_TITLE
 from mp_reporting.reports import ReportRun, build_reports
+from testsupport.browser import CHROMIUM, CHROMIUM_ARGS
 from testsupport.data import settings_for
 from testsupport.reporting import feedback_lines, write_feedback
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # What Evidently's own part of each page shows once its scripts have run.
 PAGES = {
     "data_quality.html": (QUALITY_TITLE, "Dataset Summary"),
@@ -57,7 +49,7 @@ def run(reporting_template: Path, tmp_path_factory: pytest.TempPathFactory) -> R
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, timeout=60_000
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000
         )
         try:
             yield chromium
