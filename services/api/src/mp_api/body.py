@@ -27,6 +27,17 @@ def _is_json(content_type: str) -> bool:
     )
 
 
+def require_json(content_type: str) -> None:
+    """Raise the 415 problem unless ``content_type`` (parsed, lower case) is JSON."""
+    if not _is_json(content_type):
+        raise ApiProblem(
+            415,
+            f"send the body as application/json (got {content_type or 'no Content-Type'})",
+            field="Content-Type",
+            rule="must be application/json",
+        )
+
+
 class JsonBody(AbstractDTO[T], Generic[T]):
     """``data`` decoded from the raw body; ``JsonBody[Public]`` documents ``Public``."""
 
@@ -56,14 +67,7 @@ class JsonBody(AbstractDTO[T], Generic[T]):
 
     def decode_bytes(self, value: bytes) -> Any:
         request: Request[Any, Any, Any] = self.asgi_connection  # type: ignore[assignment]
-        content_type = request.content_type[0]
-        if not _is_json(content_type):
-            raise ApiProblem(
-                415,
-                f"send the body as application/json (got {content_type or 'no Content-Type'})",
-                field="Content-Type",
-                rule="must be application/json",
-            )
+        require_json(request.content_type[0])
         try:
             return self.decoder.decode(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:

@@ -126,19 +126,33 @@ def to_response(problem: ApiProblem) -> Response[Any]:
     )
 
 
-def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """The single exception handler of the app."""
+def problem_for(exc: Exception) -> ApiProblem | None:
+    """The answer to a known error (None for anything else: a 500 for the caller to log)."""
     if isinstance(exc, ApiProblem):
-        return to_response(exc)
+        return exc
     if isinstance(exc, ModelUnavailable):
-        return to_response(unavailable(str(exc)))
+        return unavailable(str(exc))
     if isinstance(exc, InvalidProfile):
-        return to_response(invalid_profile(exc))
+        return invalid_profile(exc)
     if isinstance(exc, msgspec.ValidationError | msgspec.DecodeError):
-        return to_response(describe_invalid_body(exc))
+        return describe_invalid_body(exc)
     if isinstance(exc, FeedbackStoreError):
         log.error("feedback_store_error", extra={"error": str(exc)})
-        return to_response(ApiProblem(503, f"feedback store unavailable: {exc}"))
+        return ApiProblem(503, f"feedback store unavailable: {exc}")
+    return None
+
+
+def internal_error(path: str, exc: Exception) -> ApiProblem:
+    """A logged 500 whose body shows no traceback."""
+    log.exception("unhandled_error", extra={"path": path, "error": type(exc).__name__})
+    return ApiProblem(HTTP_500_INTERNAL_SERVER_ERROR, "internal error (logged)")
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The single exception handler of the app."""
+    problem = problem_for(exc)
+    if problem is not None:
+        return to_response(problem)
     if isinstance(exc, ValidationException):
         return to_response(_from_litestar_validation(exc))
     if isinstance(exc, HTTPException):
@@ -148,8 +162,12 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         if status == 413:
             return to_response(_body_too_large(request))
         return to_response(ApiProblem(status, detail, headers=headers))
-    log.exception("unhandled_error", extra={"path": request.url.path, "error": type(exc).__name__})
-    return to_response(ApiProblem(HTTP_500_INTERNAL_SERVER_ERROR, "internal error (logged)"))
+    return to_response(internal_error(request.url.path, exc))
+
+
+def body_too_large(limit: int | None) -> ApiProblem:
+    rule = f"at most {limit} bytes" if limit else "smaller body required"
+    return ApiProblem(413, f"request body too large: {rule}", field="body", rule=rule)
 
 
 def _body_too_large(request: Request[Any, Any, Any]) -> ApiProblem:
@@ -157,8 +175,7 @@ def _body_too_large(request: Request[Any, Any, Any]) -> ApiProblem:
         limit = request.route_handler.resolve_request_max_body_size()
     except Exception:  # the route is not resolved for every request
         limit = None
-    rule = f"at most {limit} bytes" if limit else "smaller body required"
-    return ApiProblem(413, f"request body too large: {rule}", field="body", rule=rule)
+    return body_too_large(limit)
 
 
 def _from_litestar_validation(exc: ValidationException) -> ApiProblem:

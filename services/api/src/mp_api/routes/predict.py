@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Annotated, Any
 
+import msgspec
 import numpy as np
 from litestar.handlers import HTTPRouteHandler, post
 from litestar.params import Body
 
 from mp_api import metrics
 from mp_api.body import json_body
-from mp_api.problems import ApiProblem
+from mp_api.problems import ApiProblem, describe_invalid_body
+from mp_api.raw import Endpoint, raw_route
 from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
 from mp_api.wire import BatchPrediction, BatchRequest, BatchRows, Prediction, PredictRequest
@@ -52,42 +55,33 @@ def score_rows(scorer: Any, rows: list[Any]) -> np.ndarray:
     return np.asarray(scorer.score_codes(numeric, (gender, department)))
 
 
+def _from_bytes(decoder: msgspec.json.Decoder[Any], answer: Callable[[Any], Any]) -> Endpoint:
+    """``answer`` as a raw endpoint: decode with ``decoder``, encode the result."""
+    decode, encode = decoder.decode, msgspec.json.encode
+
+    def endpoint(body: bytes) -> bytes:
+        try:
+            data = decode(body)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise describe_invalid_body(exc) from None
+        return encode(answer(data))
+
+    return endpoint
+
+
 def build(services: Services) -> list[HTTPRouteHandler]:
     registry = services.registry
     max_batch = services.settings.max_batch
+    batch_limit = services.config.batch_body_bytes(max_batch)
 
-    @post(
-        "/predict",
-        dto=json_body(PredictRequest),
-        return_dto=None,
-        status_code=200,
-        summary="Predict depression risk for one student",
-        description="Educational estimate, not a diagnosis.",
-        responses=error_responses(400, 413, 415, 503),
-        tags=["predict"],
-    )
-    async def predict(data: PredictBody) -> Prediction:
+    def answer_one(data: PredictRequest) -> Prediction:
         loaded = registry.current()
         probability = loaded.scorer.score_profile(data.features)
         label = predicted_class(probability)
         metrics.count_predictions(label, 1)
         return Prediction(prediction=label, probability=probability, model_version=loaded.version)
 
-    @post(
-        "/predict/batch",
-        dto=json_body(BatchRequest, decode_as=BatchRows),
-        return_dto=None,
-        status_code=200,
-        request_max_body_size=services.config.batch_body_bytes(max_batch),
-        summary=f"Predict for up to {max_batch} students at once",
-        description=(
-            f"At most MAX_BATCH ({max_batch}) rows: more is answered with 413. "
-            "Educational estimates, not diagnoses."
-        ),
-        responses=error_responses(400, 413, 415, 503),
-        tags=["predict"],
-    )
-    async def predict_batch(data: BatchBody) -> BatchPrediction:
+    def answer_batch(data: BatchRows) -> BatchPrediction:
         rows = data.instances
         if len(rows) > max_batch:
             raise ApiProblem(
@@ -108,5 +102,45 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             probabilities=probability.tolist(),
             model_version=loaded.version,
         )
+
+    # The typed handlers document the routes (OpenAPI) and hold their settings; the raw route
+    # middleware answers their requests from the same answer_* functions (see mp_api.raw).
+    serve_one = raw_route(
+        _from_bytes(msgspec.json.Decoder(PredictRequest), answer_one),
+        services.config.max_body_bytes,
+    )
+    serve_batch = raw_route(_from_bytes(msgspec.json.Decoder(BatchRows), answer_batch), batch_limit)
+
+    @post(
+        "/predict",
+        dto=json_body(PredictRequest),
+        return_dto=None,
+        status_code=200,
+        summary="Predict depression risk for one student",
+        description="Educational estimate, not a diagnosis.",
+        responses=error_responses(400, 413, 415, 503),
+        tags=["predict"],
+        middleware=[serve_one],
+    )
+    async def predict(data: PredictBody) -> Prediction:
+        return answer_one(data)
+
+    @post(
+        "/predict/batch",
+        dto=json_body(BatchRequest, decode_as=BatchRows),
+        return_dto=None,
+        status_code=200,
+        request_max_body_size=batch_limit,
+        summary=f"Predict for up to {max_batch} students at once",
+        description=(
+            f"At most MAX_BATCH ({max_batch}) rows: more is answered with 413. "
+            "Educational estimates, not diagnoses."
+        ),
+        responses=error_responses(400, 413, 415, 503),
+        tags=["predict"],
+        middleware=[serve_batch],
+    )
+    async def predict_batch(data: BatchBody) -> BatchPrediction:
+        return answer_batch(data)  # type: ignore[arg-type]  # decoded as BatchRows
 
     return [predict, predict_batch]

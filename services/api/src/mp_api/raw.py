@@ -1,0 +1,93 @@
+"""Routes answered straight from the ASGI messages, skipping Litestar's typed handler path.
+
+For ``/predict`` the typed path (signature model, DTO, response object) costs as much as the
+scoring itself. The typed handler stays registered because it is what the OpenAPI document
+describes; :func:`raw_route`, attached as middleware to that one handler, answers its requests
+before Litestar gets to it: the body is read from ``receive`` under the same size limit, the
+raw ``Content-Type`` header is checked, and the endpoint turns bytes into bytes. Every error
+becomes the same problem JSON as the app's exception handler gives (:mod:`mp_api.problems`).
+The app-level metrics middleware still wraps it, so requests and latency are counted as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import msgspec
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from mp_api.body import require_json
+from mp_api.problems import ApiProblem, body_too_large, internal_error, problem_for
+
+Endpoint = Callable[[bytes], bytes]
+"""Request body in, JSON response body out; raises ApiProblem or a mapped domain error."""
+
+_encode = msgspec.json.encode
+_JSON: Final = (b"content-type", b"application/json")
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending the whole body: nobody to answer."""
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole body of a JSON request; 413 past ``limit`` bytes, then 415 unless JSON."""
+    content_type = b""
+    announced = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            announced = value
+    if announced is not None:
+        try:
+            length = int(announced)
+        except ValueError:
+            shown = announced.decode("latin-1")
+            raise ApiProblem(
+                400, f"invalid Content-Length: {shown!r}", field="Content-Length", rule="a number"
+            ) from None
+        if length > limit:
+            raise body_too_large(limit)
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                total += len(chunk)
+                if total > limit:
+                    raise body_too_large(limit)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        elif message["type"] == "http.disconnect":
+            raise ClientGone
+    # The same parsing as Litestar's Request.content_type: parameters dropped, lower case.
+    require_json(content_type.decode("latin-1").split(";", 1)[0].strip().lower())
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def raw_route(endpoint: Endpoint, limit: int) -> Callable[[ASGIApp], ASGIApp]:
+    """Route middleware answering every request of its handler with ``endpoint``."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            headers = [_JSON]
+            try:
+                status, payload = 200, endpoint(await read_body(scope, receive, limit))
+            except ClientGone:
+                return
+            except Exception as exc:
+                problem = problem_for(exc) or internal_error(scope["path"], exc)
+                status, payload = problem.status, _encode(problem.body)
+                headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
+            headers.append((b"content-length", str(len(payload)).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+
+        return serve
+
+    return middleware
