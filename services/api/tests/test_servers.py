@@ -31,7 +31,12 @@ def test_ceiling_route_only_when_asked(start_api: ApiServers) -> None:
     api = start_api.start(mp_bench_ceiling="1")
     with httpx.Client(base_url=api.url, timeout=10) as http:
         for method in ("GET", "POST"):
-            answer = http.request(method, "/bench/ceiling", content=b'{"features": {}}')
+            answer = http.request(
+                method,
+                "/bench/ceiling",
+                content=b'{"features": {}}',
+                headers={"Content-Type": "application/json"},
+            )
             assert answer.status_code == 200
             assert answer.json() == {
                 "prediction": 0,

@@ -8,6 +8,7 @@ from litestar import Response
 from litestar.handlers import HTTPRouteHandler, get, route
 
 from mp_api import metrics
+from mp_api.raw import raw_route
 from mp_api.services import Services
 
 CEILING_PATH: Final = "/bench/ceiling"
@@ -21,16 +22,21 @@ def build(services: Services) -> list[HTTPRouteHandler]:
 
     handlers: list[HTTPRouteHandler] = [prometheus]
     if services.config.bench_ceiling:
+        limit = services.config.batch_body_bytes(services.settings.max_batch)
+
+        def constant(body: bytes) -> bytes:
+            return _CEILING_BODY
 
         @route(
             CEILING_PATH,
             http_method=["GET", "POST"],
             status_code=200,
             include_in_schema=False,
-            request_max_body_size=services.config.batch_body_bytes(services.settings.max_batch),
+            request_max_body_size=limit,
+            middleware=[raw_route(constant, limit)],
         )
         async def ceiling() -> Response[bytes]:
-            """The same framework path as /predict with no work: the server's ceiling."""
+            """Served by the raw route like /predict: the body read and checked, no work."""
             return Response(_CEILING_BODY, media_type="application/json")
 
         handlers.append(ceiling)
