@@ -61,11 +61,23 @@ MODEL_LOAD_FAILURES = Counter(
 )
 
 
+# Label children bound on first use (not at import, so /metrics lists only classes served):
+# labels() costs a lock and a dict lookup on every call, the hot path pays it once.
+_PREDICTED: dict[str, Any] = {}
+
+
+def _predicted(label: str) -> Any:
+    child = _PREDICTED.get(label)
+    if child is None:
+        child = _PREDICTED[label] = PREDICTIONS.labels(label)
+    return child
+
+
 def count_predictions(positives: int, total: int) -> None:
     if positives:
-        PREDICTIONS.labels("1").inc(positives)
+        _predicted("1").inc(positives)
     if total - positives:
-        PREDICTIONS.labels("0").inc(total - positives)
+        _predicted("0").inc(total - positives)
 
 
 def model_swapped(previous: Any, fresh: Any) -> None:
@@ -90,6 +102,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, routes: frozenset[str]) -> None:
         self.app = app
         self.routes = routes
+        # Label children by (route, method, status) and by route, bound on first use.
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -107,7 +122,15 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - started
             path = scope["path"]
             route = path if path in self.routes else "other"
-            REQUESTS.labels(route, scope.get("method", ""), str(status)).inc()
-            LATENCY.labels(route).observe(time.perf_counter() - started)
+            key = (route, scope.get("method", ""), status)
+            counter = self._counted.get(key)
+            if counter is None:
+                counter = self._counted[key] = REQUESTS.labels(key[0], key[1], str(status))
+            counter.inc()
+            timer = self._timed.get(route)
+            if timer is None:
+                timer = self._timed[route] = LATENCY.labels(route)
+            timer.observe(elapsed)
