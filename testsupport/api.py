@@ -143,7 +143,9 @@ class ApiServer:
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[2]) == group and b"mp_api.retrain" not in cmdline:
+            # uvicorn's multiprocessing start leaves a resource tracker in the group: not a worker.
+            helper = b"mp_api.retrain" in cmdline or b"resource_tracker" in cmdline
+            if int(fields[2]) == group and not helper:
                 found.append(int(entry.name))
         return sorted(found)
 

@@ -22,7 +22,6 @@ from services.api.bench.servers import ServerError, machine_busy_seconds
 from services.api.bench.workload import build_workload
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_PRIMARY = "granian"  # the API's default ASGI server (API_SERVER)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--servers",
-        default="granian,uvicorn",
+        default="uvicorn,granian",
         help="ASGI servers to compare for the API; the first is the production one measured fully",
     )
     parser.add_argument(

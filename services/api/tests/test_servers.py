@@ -9,8 +9,9 @@ import httpx
 from testsupport.api import EXAMPLE, ApiServers
 
 
-def test_uvicorn_with_json_logs(start_api: ApiServers) -> None:
-    api = start_api.start(workers=2, api_server="uvicorn", log_format="json")
+def test_granian_with_json_logs(start_api: ApiServers) -> None:
+    """The default server is uvicorn; granian stays a supported choice."""
+    api = start_api.start(workers=2, api_server="granian", log_format="json")
     with httpx.Client(base_url=api.url, timeout=10) as http:
         answer = http.post("/predict", json={"features": EXAMPLE})
         assert answer.status_code == 200 and answer.json()["model_version"] == "v0001"

@@ -1,6 +1,6 @@
 """``mindpulse-api``: ``serve`` the API with N worker processes, or run a ``retrain`` by hand.
 
-    mindpulse-api serve [--host H] [--port P] [--workers N] [--server granian|uvicorn]
+    mindpulse-api serve [--host H] [--port P] [--workers N] [--server uvicorn|granian]
     mindpulse-api retrain
 
 Defaults come from the environment (API_HOST, API_PORT, API_WORKERS, API_SERVER; see
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="port (API_PORT, default 8080; 0 is not allowed)")
     run.add_argument("--workers", type=int, help="worker processes (API_WORKERS, default 1)")
     run.add_argument(
-        "--server", choices=("granian", "uvicorn"), help="ASGI server (API_SERVER, default granian)"
+        "--server", choices=("granian", "uvicorn"), help="ASGI server (API_SERVER, default uvicorn)"
     )
     commands.add_parser(
         "retrain", help="run one retrain now (base data + feedback; promote if not worse)"

@@ -23,7 +23,7 @@ Server = Literal["granian", "uvicorn"]
 class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     """``API_SERVER``, ``MP_BENCH_CEILING``, ``RETRAIN_CANDIDATES``, ``API_MAX_BODY_BYTES``."""
 
-    server: Server = "granian"
+    server: Server = "uvicorn"  # measured faster for /predict (services/api/README.md)
     bench_ceiling: bool = False
     retrain_candidates: tuple[str, ...] = CANDIDATES
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -32,7 +32,7 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiConfig:
         env = os.environ if environ is None else environ
-        server = env.get("API_SERVER") or "granian"
+        server = env.get("API_SERVER") or "uvicorn"
         if server not in ("granian", "uvicorn"):
             raise ConfigError(
                 f"environment variable API_SERVER: {server!r} is not granian or uvicorn"
