@@ -22,6 +22,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 
+from mp_core.contract import EXAMPLE_PROFILE
 from mp_core.settings import Settings
 from testsupport.data import settings_for
 
@@ -35,17 +36,7 @@ _CLEARED = (
     "MP_BENCH_CEILING", "RETRAIN_CANDIDATES", "PROMOTION_TOLERANCE", "LOG_FORMAT",
 )  # fmt: skip
 
-EXAMPLE: dict[str, Any] = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.2,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.5,
-    "Physical_Activity": 120.0,
-    "Stress_Level": 7,
-}
+EXAMPLE: dict[str, Any] = EXAMPLE_PROFILE
 
 
 def free_port() -> int:

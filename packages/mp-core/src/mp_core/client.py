@@ -15,6 +15,7 @@ from typing import Any, Final, Generic, TypeVar
 import httpx
 import msgspec
 
+from mp_core.contract import BatchPrediction, FeedbackAck, Prediction
 from mp_core.errors import MindPulseError
 from mp_core.schema import StudentProfile, profile_to_dict
 
@@ -54,24 +55,6 @@ class ApiUnavailable(ApiError):
     def __init__(self, message: str, *, reason: str = "not_ready", **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.reason = reason
-
-
-class Prediction(msgspec.Struct, frozen=True):
-    prediction: int
-    probability: float
-    model_version: str
-
-
-class BatchPrediction(msgspec.Struct, frozen=True):
-    predictions: list[int]
-    probabilities: list[float]
-    model_version: str
-
-
-class FeedbackAck(msgspec.Struct, frozen=True):
-    status: str
-    total_feedbacks: int
-    retrain_triggered: bool
 
 
 class Health(msgspec.Struct, frozen=True):

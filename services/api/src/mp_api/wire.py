@@ -27,18 +27,6 @@ ProfileRow: type[msgspec.Struct] = msgspec.defstruct(
     gc=False,
 )
 
-EXAMPLE_PROFILE: dict[str, Any] = {
-    "Age": 21,
-    "Gender": "Female",
-    "Department": "Science",
-    "CGPA": 3.2,
-    "Sleep_Duration": 6.5,
-    "Study_Hours": 4.0,
-    "Social_Media_Hours": 3.5,
-    "Physical_Activity": 120.0,
-    "Stress_Level": 7,
-}
-
 
 class PredictRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """``{"features": {...nine features...}}``."""
@@ -64,24 +52,6 @@ class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     features: StudentProfile
     prediction: Label
     actual: Label
-
-
-class Prediction(msgspec.Struct, frozen=True):
-    prediction: int
-    probability: float
-    model_version: str
-
-
-class BatchPrediction(msgspec.Struct, frozen=True):
-    predictions: list[int]
-    probabilities: list[float]
-    model_version: str
-
-
-class FeedbackAck(msgspec.Struct, frozen=True):
-    status: Literal["ok"]
-    total_feedbacks: int
-    retrain_triggered: bool
 
 
 class Health(msgspec.Struct, frozen=True):

@@ -7,7 +7,8 @@ from typing import Any, Final
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 
-from mp_api.wire import EXAMPLE_PROFILE, ErrorBody
+from mp_api.wire import ErrorBody
+from mp_core.contract import EXAMPLE_PROFILE
 
 _ERROR_TEXT: Final = {
     400: "Invalid request: the body names the field and the rule it breaks.",

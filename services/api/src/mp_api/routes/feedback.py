@@ -13,7 +13,8 @@ from mp_api import jobs, metrics
 from mp_api.body import json_body
 from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
-from mp_api.wire import FeedbackAck, FeedbackRequest
+from mp_api.wire import FeedbackRequest
+from mp_core.contract import FeedbackAck
 from mp_core.feedback import FeedbackRecord
 
 log = logging.getLogger("mp_api")

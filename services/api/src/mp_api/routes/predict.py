@@ -17,7 +17,8 @@ from mp_api.problems import ApiProblem, describe_invalid_body
 from mp_api.raw import Endpoint, raw_route
 from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
-from mp_api.wire import BatchPrediction, BatchRequest, BatchRows, Prediction, PredictRequest
+from mp_api.wire import BatchRequest, BatchRows, PredictRequest
+from mp_core.contract import BatchPrediction, Prediction
 from mp_core.fastpath import CATEGORY_LEVELS, predicted_class
 from mp_core.schema import NUMERIC_FEATURES
 
