@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+# A version tag: starts with a digit and is more than a bare major ("3" or "1" float too much).
+PINNED_TAG = re.compile(r"^\d+\.\d+(\.\d+)?([-.][\w.-]+)?$")
+#: Nothing in a runtime stage builds or compiles.
+COMPILERS = ("gcc", "g++", "build-essential", "clang", "make", "cargo", "rustc")
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = REPO_ROOT / "infra" / "compose"
 

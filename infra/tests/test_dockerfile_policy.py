@@ -10,6 +10,8 @@ import tomllib
 import pytest
 
 from infra.tests.dockerfiles import (
+    COMPILERS,
+    PINNED_TAG,
     REPO_ROOT,
     Dockerfile,
     DockerIgnore,
@@ -18,10 +20,6 @@ from infra.tests.dockerfiles import (
     parse_dockerfile,
 )
 from infra.tests.images import IMAGE_IDS, IMAGES, ImageSpec
-
-# A version tag: starts with a digit and is more than a bare major ("3" or "1" float too much).
-PINNED_TAG = re.compile(r"^\d+\.\d+(\.\d+)?([-.][\w.-]+)?$")
-COMPILERS = ("gcc", "g++", "build-essential", "clang", "make", "cargo", "rustc")
 
 
 @pytest.fixture(params=IMAGES, ids=IMAGE_IDS)

@@ -17,6 +17,8 @@ import tomllib
 import pytest
 
 from infra.tests.dockerfiles import (
+    COMPILERS,
+    PINNED_TAG,
     REPO_ROOT,
     Dockerfile,
     DockerIgnore,
@@ -30,9 +32,6 @@ from infra.tests.dockerfiles import (
 from infra.tests.images import IMAGES, OPTIONAL_IDS, OPTIONAL_IMAGES, OptionalImageSpec
 from infra.tests.replay import build_context
 
-# Same rules as test_dockerfile_policy: a version tag, and nothing that builds or installs at run.
-PINNED_TAG = re.compile(r"^\d+\.\d+(\.\d+)?([-.][\w.-]+)?$")
-COMPILERS = ("gcc", "g++", "build-essential", "clang", "make", "cargo", "rustc")
 MEMBERS = {spec.member: spec for spec in IMAGES}
 
 
