@@ -24,6 +24,10 @@ from testsupport.browser import DESKTOP, PHONE, PageRecord, UiServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+# A step change is a round trip to the page's server; on a busy two-core machine it can take
+# longer than playwright's default 5 s.
+expect.set_options(timeout=15_000)
+
 RETRAIN_EVERY = 3
 
 ANSWERS = {
@@ -115,6 +119,7 @@ def test_four_steps_prediction_feedback_and_panels_at_desktop_width(
     check(step_title(page)).to_have_text("Your studies")
     check(page.get_by_label("CGPA")).to_have_value("3,1")
     page.locator("#mp-next-1").click()
+    check(step_title(page)).to_have_text("Your daily life")
     check(page.get_by_label("Sleep (hours/day)")).to_have_value("5.5")
 
     page.locator("#mp-next-2").click()
@@ -178,8 +183,11 @@ def test_out_of_range_value_is_refused_at_the_field_before_anything_is_sent(
     check = expect
     fill_step_one(page)
     page.locator("#mp-next-0").click()
+    # Each step's answer comes back from the server: wait for it before filling the next one.
+    check(step_title(page)).to_have_text("Your studies")
     fill_step_two(page)
     page.locator("#mp-next-1").click()
+    check(step_title(page)).to_have_text("Your daily life")
     fill_step_three(page, sleep="30")
     sent_before = len(record.requests)
     page.locator("#mp-next-2").click()
@@ -210,6 +218,7 @@ def test_phone_width_with_the_keyboard_and_the_total_goes_up(
     check(step_title(page)).to_be_focused()  # keyboard focus follows the step
     fill_step_two(page)
     page.locator("#mp-next-1").press("Enter")
+    check(step_title(page)).to_have_text("Your daily life")
     fill_step_three(page)
     page.locator("#mp-next-2").press("Enter")
     check(step_title(page)).to_have_text("Review and submit")
