@@ -256,3 +256,15 @@ class DockerIgnore:
             if any(regex.match(candidate) for candidate in candidates):
                 excluded = not negated
         return excluded
+
+
+def chowned_by_uid_1000(dockerfile: Dockerfile) -> set[str]:
+    """Paths the runtime stage hands to uid 1000; any other owner given by chown fails."""
+    chowned: set[str] = set()
+    for run in dockerfile.runtime.all("RUN"):
+        for command in run.args.split("&&"):
+            words = command.split()
+            if words[:1] == ["chown"]:
+                assert words[1] == "1000:1000", f"chown to {words[1]}, not 1000:1000"
+                chowned.update(w for w in words[2:] if not w.startswith("-"))
+    return chowned

@@ -16,6 +16,7 @@ from infra.tests.dockerfiles import (
     Dockerfile,
     DockerIgnore,
     Stage,
+    chowned_by_uid_1000,
     dockerfiles,
     parse_dockerfile,
 )
@@ -113,14 +114,7 @@ def test_runtime_runs_as_uid_1000(image: tuple[ImageSpec, Dockerfile]) -> None:
 
 def test_only_the_services_data_folders_are_writable(image: tuple[ImageSpec, Dockerfile]) -> None:
     spec, dockerfile = image
-    chowned: set[str] = set()
-    for run in dockerfile.runtime.all("RUN"):
-        for command in run.args.split("&&"):
-            words = command.split()
-            if words[:1] == ["chown"]:
-                assert words[1] == "1000:1000"
-                chowned.update(w for w in words[2:] if not w.startswith("-"))
-    assert chowned == set(spec.writable)
+    assert chowned_by_uid_1000(dockerfile) == set(spec.writable)
 
 
 def test_entry_point_is_the_members_console_script(image: tuple[ImageSpec, Dockerfile]) -> None:

@@ -23,6 +23,7 @@ from infra.tests.dockerfiles import (
     Dockerfile,
     DockerIgnore,
     Stage,
+    chowned_by_uid_1000,
     ignore_file_for,
     optional_dockerfiles,
     parse_dockerfile,
@@ -158,14 +159,7 @@ def test_only_the_services_mounted_folders_are_writable(
     image: tuple[OptionalImageSpec, Dockerfile],
 ) -> None:
     spec, dockerfile = image
-    chowned: set[str] = set()
-    for run in dockerfile.runtime.all("RUN"):
-        for command in run.args.split("&&"):
-            words = command.split()
-            if words[:1] == ["chown"]:
-                assert words[1] == "1000:1000"
-                chowned.update(w for w in words[2:] if not w.startswith("-"))
-    assert chowned == set(spec.writable)
+    assert chowned_by_uid_1000(dockerfile) == set(spec.writable)
 
 
 def test_images_carry_oci_labels_with_a_version(
