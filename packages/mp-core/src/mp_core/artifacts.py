@@ -173,6 +173,18 @@ class ArtifactStore:
             manifest=manifest,
         )
 
+    def read_files(self, version: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """The verified manifest and file contents of ``version`` (to copy it to another store)."""
+        folder = self._folder(version)
+        manifest = self.verify(folder.name)
+        return manifest, {name: (folder / name).read_bytes() for name in manifest["files"]}
+
+    def problem(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        """Nothing is held between calls."""
+
     # -- writing ---------------------------------------------------------------------------
     def save(self, result: TrainingResult, *, extra: dict[str, Any] | None = None) -> str:
         """Write a new bundle (not yet current) and return its version name."""
@@ -192,7 +204,7 @@ class ArtifactStore:
             }
             for name in files:
                 fsync_path(temp / name)
-            manifest = _manifest(result, files, extra or {})
+            manifest = build_manifest(result, files, extra or {})
             return self._publish(temp, manifest)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
@@ -201,12 +213,7 @@ class ArtifactStore:
     def promote(self, version: str) -> None:
         """Make ``version`` current (after verifying it); the old one goes into the history."""
         self.load_scorer(version)  # refuses a partial or corrupted bundle
-        pointer = self.pointer()
-        history: list[str] = []
-        if pointer is not None:
-            history = [pointer["version"], *pointer.get("history", [])]
-        history = [v for v in history if v != version][:HISTORY_LIMIT]
-        self._write_pointer(version, history)
+        self._write_pointer(version, next_history(self.pointer(), version))
 
     def rollback(self) -> str:
         """Make the previous version current again and return it."""
@@ -268,18 +275,58 @@ class ArtifactStore:
 
 
 def _load_skops(path: Path) -> Any:
+    return load_skops_bytes(path.read_bytes(), path.parent.name, path.name)
+
+
+def load_skops_bytes(data: bytes, version: str, name: str) -> Any:
+    """Rebuild a skops file's object, refusing every type outside scikit-learn/numpy/scipy."""
     import skops.io
 
     try:
-        untrusted = skops.io.get_untrusted_types(file=path)
+        untrusted = skops.io.get_untrusted_types(data=data)
         refused = [t for t in untrusted if not t.startswith(_TRUSTED_MODULE_PREFIXES)]
         if refused:
-            raise CorruptArtifact(f"{path.name} holds types that are not allowed: {refused}")
-        return skops.io.load(path, trusted=untrusted)
+            raise CorruptArtifact(f"{name} holds types that are not allowed: {refused}")
+        return skops.io.loads(data, trusted=untrusted)
     except CorruptArtifact:
         raise
     except Exception as exc:  # skops raises many kinds on a damaged archive
-        raise CorruptArtifact(f"{path.parent.name}: {path.name} is unreadable: {exc}") from None
+        raise CorruptArtifact(f"{version}: {name} is unreadable: {exc}") from None
+
+
+def bundle_files(result: TrainingResult) -> dict[str, bytes]:
+    """The three files of a bundle, as bytes (for a store that keeps them elsewhere than disk)."""
+    import io
+
+    import skops.io
+
+    fast = io.BytesIO()
+    save_fastpath(export_fastpath(result.preprocessor, result.model), fast)
+    return {
+        MODEL_FILE: skops.io.dumps(result.model),
+        PIPELINE_FILE: skops.io.dumps(result.preprocessor),
+        FASTPATH_FILE: fast.getvalue(),
+    }
+
+
+def check_files(version: str, manifest: dict[str, Any], files: dict[str, bytes]) -> None:
+    """Every file listed in ``manifest`` is in ``files`` with its sha256; the three are listed."""
+    for name, expected in manifest["files"].items():
+        if name not in files:
+            raise CorruptArtifact(f"{version}: {name} is missing")
+        if hashlib.sha256(files[name]).hexdigest() != expected:
+            raise CorruptArtifact(f"{version}: {name} does not match its sha256")
+    for required in (MODEL_FILE, PIPELINE_FILE, FASTPATH_FILE):
+        if required not in manifest["files"]:
+            raise CorruptArtifact(f"{version}: manifest does not list {required}")
+
+
+def next_history(pointer: dict[str, Any] | None, version: str) -> list[str]:
+    """The history after ``version`` becomes current: the old current first, no repeats."""
+    history: list[str] = []
+    if pointer is not None:
+        history = [pointer["version"], *pointer.get("history", [])]
+    return [v for v in history if v != version][:HISTORY_LIMIT]
 
 
 def library_versions() -> dict[str, str]:
@@ -291,7 +338,7 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def _manifest(
+def build_manifest(
     result: TrainingResult, files: dict[str, str], extra: dict[str, Any]
 ) -> dict[str, Any]:
     return {

@@ -101,13 +101,13 @@ def _base_frame(
 
 def train_command(args: argparse.Namespace, settings: Settings) -> int:
     from mp_core import tracking
-    from mp_core.artifacts import ArtifactStore
     from mp_core.publish import promote_version, save_version
+    from mp_core.stores import model_store
     from mp_core.synthetic import bayes_accuracy
     from mp_core.training import CANDIDATES, TrainConfig, train
 
     console = _console()
-    store = ArtifactStore(settings.artifacts_dir)
+    store = model_store(settings)
     if args.if_missing and store.current_version() is not None:
         console.print(f"A model is already current ({store.current_version()}); not training.")
         return 0
@@ -194,9 +194,9 @@ def _print_summary(
 
 
 def model_info(args: argparse.Namespace, settings: Settings) -> int:
-    from mp_core.artifacts import ArtifactStore
+    from mp_core.stores import model_store
 
-    store = ArtifactStore(settings.artifacts_dir)
+    store = model_store(settings)
     version = store.current_version()
     if version is None:
         print("No model yet: run `just train`.", file=sys.stderr)
@@ -228,9 +228,9 @@ def model_info(args: argparse.Namespace, settings: Settings) -> int:
 
 def rollback(_args: argparse.Namespace, settings: Settings) -> int:
     from mp_core import tracking
-    from mp_core.artifacts import ArtifactStore
+    from mp_core.stores import model_store
 
-    store = ArtifactStore(settings.artifacts_dir)
+    store = model_store(settings)
     before = store.current_version()
     after = store.rollback()
     tracking.on_rollback(settings, after)  # moves MLflow's `champion` alias when tracking is on

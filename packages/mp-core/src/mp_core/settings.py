@@ -16,6 +16,9 @@ DEFAULT_MAX_BATCH = 10_000
 DEFAULT_PROMOTION_TOLERANCE = 0.01
 DEFAULT_API_PORT = 8080
 DEFAULT_UI_PORT = 8081
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+#: ``NAME_FILE=/run/secrets/x`` stands for ``NAME=<content of the file>`` (Docker/Swarm secrets).
+FILE_SUFFIX = "_FILE"
 
 
 class ConfigError(ValueError):
@@ -48,6 +51,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mlflow_timeout: float | None = None  # seconds tracking may hold up a training; None: 5
     mlflow_port: int = 5000
     airflow_port: int = 8083
+    #: ``postgresql://…``: feedback, retrain requests and model bundles live in PostgreSQL;
+    #: unset: files under DATA_DIR and ARTIFACTS_DIR (the embedded default).
+    database_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.database_url is not None and not self.database_url.startswith(DATABASE_URL_SCHEMES):
+            raise ConfigError(
+                "environment variable DATABASE_URL: must start with "
+                + " or ".join(DATABASE_URL_SCHEMES)
+            )
 
     @property
     def ref_data_path(self) -> Path:
@@ -70,7 +83,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         env = os.environ if environ is None else environ
         raw: dict[str, object] = {}
         for info in msgspec.structs.fields(cls):
-            value = env.get(info.name.upper())
+            value = env_value(env, info.name.upper())
             if value is None or value == "":
                 continue
             raw[info.name] = value
@@ -78,7 +91,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             return msgspec.convert(raw, cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as exc:
             field, _, rule = _split_validation_message(str(exc))
-            raise ConfigError(f"environment variable {field.upper()}: {rule}") from exc
+            message = f"environment variable {field.upper()}: {rule}" if field else rule
+            raise ConfigError(message) from exc
+
+
+def env_value(env: Mapping[str, str], name: str) -> str | None:
+    """``NAME`` from ``env``, or else the content of the file ``NAME_FILE`` names (stripped)."""
+    value = env.get(name)
+    if value:
+        return value
+    path = env.get(name + FILE_SUFFIX)
+    if not path:
+        return value
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"environment variable {name}{FILE_SUFFIX}: cannot read {path}: {exc.strerror}"
+        ) from None
 
 
 def _decode_path(kind: type, value: object) -> object:

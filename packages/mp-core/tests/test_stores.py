@@ -1,0 +1,187 @@
+"""The stores' contract: every test runs on the files backend and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from mp_core.errors import CorruptArtifact, IdempotencyConflict, ModelUnavailable
+from mp_core.feedback import FeedbackRecord
+from mp_core.schema import profile_from_mapping
+from mp_core.settings import Settings
+from mp_core.stores import Stores, open_stores
+from mp_core.synthetic import generate
+from mp_core.training import TrainConfig, TrainingResult, train
+from testsupport.api import EXAMPLE
+
+
+@pytest.fixture
+def stores(backend_settings: Settings) -> Iterator[Stores]:
+    opened = open_stores(backend_settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def result() -> TrainingResult:
+    return train(generate(2000, 7), TrainConfig(candidates=("logistic_regression",), n_jobs=1))
+
+
+def _record(stress: int = 5, actual: int = 1) -> FeedbackRecord:
+    return FeedbackRecord(
+        profile=profile_from_mapping({**EXAMPLE, "Stress_Level": stress}),
+        prediction=1,
+        probability=0.75,
+        actual=actual,
+        model_version="v0001",
+    )
+
+
+# -- feedback rows ---------------------------------------------------------------------------
+def test_rows_are_numbered_and_read_back_typed(stores: Stores) -> None:
+    assert stores.feedback.count() == 0
+    assert [stores.feedback.append(_record(stress=s)) for s in (1, 2, 3)] == [1, 2, 3]
+    assert stores.feedback.count() == 3
+    frame = stores.feedback.read().frame
+    assert list(frame["Stress_Level"]) == [1, 2, 3]
+    assert list(frame["probability"]) == [0.75] * 3
+    assert list(stores.feedback.read(since=2).frame["Stress_Level"]) == [3]
+
+
+def test_concurrent_writers_get_distinct_numbers(stores: Stores) -> None:
+    totals: list[int] = []
+    lock = threading.Lock()
+
+    def write() -> None:
+        for _ in range(25):
+            total = stores.feedback.append(_record())
+            with lock:
+                totals.append(total)
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(totals) == list(range(1, 101))
+    assert stores.feedback.count() == 100 == len(stores.feedback.read().frame)
+
+
+def test_a_retry_with_the_same_key_is_stored_once(stores: Stores) -> None:
+    first = stores.feedback.add(_record(), key="abc")
+    stores.feedback.add(_record(stress=2), key="other")
+    again = stores.feedback.add(_record(), key="abc")
+    assert (first.total, first.replayed) == (1, False)
+    assert (again.total, again.replayed) == (1, True)
+    assert stores.feedback.count() == 2
+
+
+def test_a_different_body_under_a_known_key_names_the_field(stores: Stores) -> None:
+    stores.feedback.add(_record(stress=5), key="k1")
+    with pytest.raises(IdempotencyConflict) as caught:
+        stores.feedback.add(_record(stress=6), key="k1")
+    assert caught.value.field == "features.Stress_Level"
+    with pytest.raises(IdempotencyConflict) as caught:
+        stores.feedback.add(_record(stress=5, actual=0), key="k1")
+    assert caught.value.field == "actual"
+    assert stores.feedback.count() == 1
+
+
+# -- retrain requests ------------------------------------------------------------------------
+def test_one_waiting_request_covers_the_next_ones(stores: Stores) -> None:
+    requests = stores.requests
+    assert requests.waiting() == 0
+    assert requests.request("api") is True
+    assert requests.request("feedback:50") is False  # one is waiting already
+    assert requests.waiting() == 1
+    with requests.take("t1") as taken:
+        assert taken is not None and taken.triggers == ["api"]
+        assert requests.is_running()
+        assert requests.waiting() == 0
+        assert requests.request("drift") is True  # waits for the next training
+    assert not requests.is_running()
+    with requests.take("t1") as taken:
+        assert taken is not None and taken.trigger == "drift"
+    with requests.take("t1") as taken:
+        assert taken is None  # nothing waiting
+
+
+def test_only_one_trainer_holds_the_lock(stores: Stores) -> None:
+    stores.requests.request("api")
+    with stores.requests.hold_lock() as held:
+        assert held
+        with stores.requests.take("t2") as taken:
+            assert taken is None  # busy: the request stays for later
+        assert stores.requests.waiting() == 1
+
+
+def test_a_running_status_without_its_trainer_reads_as_interrupted(stores: Stores) -> None:
+    assert stores.requests.read_status() is None
+    with stores.requests.hold_lock():
+        stores.requests.write_status({"state": "running", "trigger": "api"})
+        assert stores.requests.read_status() == {"state": "running", "trigger": "api"}
+    status = stores.requests.read_status()
+    assert status is not None and status["state"] == "failed"
+    assert "interrupted" in status["error"]
+
+
+def test_trainers_say_they_are_alive(stores: Stores) -> None:
+    assert stores.requests.trainers() == []
+    stores.requests.beat("host-1")
+    assert stores.requests.trainers() == ["host-1"]
+
+
+# -- model bundles ---------------------------------------------------------------------------
+def test_bundles_round_trip_promote_and_roll_back(stores: Stores, result: TrainingResult) -> None:
+    models = stores.models
+    assert models.current_version() is None
+    with pytest.raises(ModelUnavailable):
+        models.load_scorer()
+    v1, v2 = models.save(result, extra={"note": "one"}), models.save(result)
+    assert (v1, v2) == ("v0001", "v0002") and models.versions() == [v1, v2]
+    assert models.current_version() is None  # saved, not promoted
+    models.promote(v1)
+    before = models.pointer_state()
+    models.promote(v2)
+    assert models.pointer_state() != before or models.current_version() == v2
+    scorer = models.load_scorer()
+    assert scorer.version == v2 and scorer.manifest["version"] == v2
+    assert 0.0 <= scorer.scorer.score_profile(profile_from_mapping(EXAMPLE)) <= 1.0
+    assert models.load_bundle(v1).manifest["note"] == "one"
+    assert models.rollback() == v1 and models.current_version() == v1
+    with pytest.raises(ModelUnavailable, match="only version"):
+        models.rollback()
+
+
+def test_a_bundle_is_checked_against_its_manifest(stores: Stores, result: TrainingResult) -> None:
+    version = stores.models.save(result)
+    manifest, files = stores.models.read_files(version)
+    assert set(files) == set(manifest["files"])
+    with pytest.raises(CorruptArtifact):
+        stores.models.load_scorer("v0099")
+
+
+# -- the PostgreSQL schema -------------------------------------------------------------------
+SCHEMA_QUERY = (
+    "SELECT table_name, column_name, data_type FROM information_schema.columns"
+    " WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+)
+
+
+def test_migrations_run_twice_change_nothing(database_url: str) -> None:
+    import psycopg
+
+    from mp_core.stores.postgres import migrate, migrations
+
+    with psycopg.connect(database_url) as conn:
+        assert migrate(conn) == [name for _, name, _ in migrations()]
+        conn.execute("UPDATE feedback_counter SET rows = 7")
+        conn.commit()
+        schema = conn.execute(SCHEMA_QUERY).fetchall()
+        assert migrate(conn) == []
+        assert conn.execute(SCHEMA_QUERY).fetchall() == schema
+        assert conn.execute("SELECT rows FROM feedback_counter").fetchone() == (7,)
+        applied = conn.execute("SELECT number FROM schema_migrations ORDER BY number").fetchall()
+        assert [n for (n,) in applied] == [n for n, _, _ in migrations()]
