@@ -247,6 +247,7 @@ def test_an_admin_retrain_and_rollback_through_the_api_are_tracked(
     monkeypatch.setenv("MLFLOW_EXPERIMENT", experiment)
     api = start_api.start(
         model="logistic",
+        trainer=True,
         mlflow_tracking_uri=mlflow_server,
         mlflow_experiment=experiment,
         mlflow_timeout="90",

@@ -1,13 +1,15 @@
-"""500 concurrent feedbacks against two workers leave exactly 500 intact rows."""
+"""500 concurrent feedbacks against two workers leave exactly 500 intact rows, on both backends."""
 
 from __future__ import annotations
 
 import asyncio
 
 import httpx
+import pytest
 
-from mp_core.feedback import FeedbackStore
+from mp_core.stores import feedback_store
 from testsupport.api import EXAMPLE, ApiServers
+from testsupport.postgres import BACKENDS
 
 N = 500
 
@@ -30,13 +32,17 @@ async def _send_all(url: str) -> list[httpx.Response]:
         )
 
 
-def test_concurrent_feedbacks_are_all_stored_once(start_api: ApiServers) -> None:
-    api = start_api.start(workers=2, retrain_threshold="100000")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_feedbacks_are_all_stored_once(
+    start_api: ApiServers, backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("database_url") if backend == "postgresql" else None
+    api = start_api.start(workers=2, retrain_threshold="100000", database_url=url)
     answers = asyncio.run(_send_all(api.url))
     assert [a.status_code for a in answers] == [200] * N
     totals = sorted(a.json()["total_feedbacks"] for a in answers)
     assert totals == list(range(1, N + 1))  # every append saw a distinct count
-    loaded = FeedbackStore(api.settings.prod_data_path).read()
+    loaded = feedback_store(api.settings).read()
     assert loaded.bad_lines == {}
     frame = loaded.frame
     assert len(frame) == N

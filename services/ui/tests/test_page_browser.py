@@ -46,7 +46,7 @@ ANSWERS = {
 @pytest.fixture(scope="module")
 def api(module_api: ApiServers) -> ApiServer:
     # A retrain every 3 feedbacks, so the phone journey's feedback starts one.
-    return module_api.start(model="logistic", RETRAIN_THRESHOLD=str(RETRAIN_EVERY))
+    return module_api.start(model="logistic", trainer=True, RETRAIN_THRESHOLD=str(RETRAIN_EVERY))
 
 
 @pytest.fixture(scope="module")

@@ -244,6 +244,24 @@ def sync_mlflow(args: argparse.Namespace, settings: Settings) -> int:
     return sync_command(args, settings)
 
 
+def worker(args: argparse.Namespace, settings: Settings) -> int:
+    from mp_core.logs import configure_logging
+    from mp_core.retrain import yield_cpu_to_serving
+    from mp_core.worker import Worker
+
+    configure_logging(settings.log_format)
+    yield_cpu_to_serving()
+    first = argparse.Namespace(
+        data=None, rows=None, metric=None, candidates=None, if_missing=True, json=False
+    )
+    trainer = Worker(
+        settings,
+        train_first=(lambda: train_command(first, settings)) if args.train_if_missing else None,
+    )
+    trainer.stop_on_signals()
+    return trainer.run(once=args.once)
+
+
 def validate_data(args: argparse.Namespace, _settings: Settings) -> int:
     from mp_core.dataset import describe_bad_lines, load_dataset
 
@@ -292,6 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate-data", help="check a CSV against the schema, line by line")
     val.add_argument("path")
     val.set_defaults(run=validate_data)
+
+    wk = sub.add_parser(
+        "worker",
+        help="the trainer: take retrain requests one at a time, train, gate, publish",
+    )
+    wk.add_argument(
+        "--train-if-missing", action="store_true", help="first train a model when none is current"
+    )
+    wk.add_argument("--once", action="store_true", help="run what is waiting, then exit")
+    wk.set_defaults(run=worker)
 
     sm = sub.add_parser(
         "sync-mlflow",

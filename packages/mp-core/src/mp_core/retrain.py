@@ -1,49 +1,70 @@
-"""The retrain job: ``python -m mp_api.retrain`` (or ``mindpulse-api retrain``), its own process.
+"""One retrain, as the trainer worker runs it (:mod:`mp_core.worker`, ``mindpulse worker``).
 
 Training data is the base dataset plus every feedback row (its ``actual`` as the target). The
 current model (champion) and the new one (challenger) are judged on the same held-out rows:
 the base dataset's test split, which no model trains on, plus the newest 20 % of feedback, which
 is newer than anything the champion saw. The challenger is promoted unless it is worse than the
-champion by more than ``PROMOTION_TOLERANCE`` on the selection metric. The job runs niced with
-one thread (SCHED_IDLE where Linux offers it), holds the retrain lock for its whole life (see :mod:`mp_api.jobs`) and records
-what it did in ``retrain_status.json``; whatever happens, the current model keeps serving.
+champion by more than ``PROMOTION_TOLERANCE`` on the selection metric (:func:`decide`, the
+gate). The worker holds the one-at-a-time lock of the retrain-request store around it and
+records what it did in that store's status; whatever happens, the current model keeps serving.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import fcntl
 import logging
 import math
 import os
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from mp_api import jobs
-from mp_api.config import ApiConfig
-from mp_core.logs import configure_logging
-from mp_core.settings import Settings
+from mp_core.settings import ConfigError, Settings
+from mp_core.stores import Stores
+from mp_core.stores.requests import utc_now
+from mp_core.training import CANDIDATES
 
 if TYPE_CHECKING:
     import pandas as pd
 
-log = logging.getLogger("mp_api.retrain")
+log = logging.getLogger("mp_core.retrain")
 
 NICENESS: Final = 10
-EXIT_BUSY: Final = 3
+DEFAULT_FEEDBACK_HOLDOUT: Final = 0.2
 
 
-def feedback_frame(settings: Settings) -> pd.DataFrame:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetrainConfig:
+    """``RETRAIN_CANDIDATES`` (comma-separated) and the share of feedback held out."""
+
+    candidates: tuple[str, ...] = CANDIDATES
+    feedback_holdout: float = DEFAULT_FEEDBACK_HOLDOUT
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetrainConfig:
+        env = os.environ if environ is None else environ
+        candidates = tuple(
+            name.strip()
+            for name in (env.get("RETRAIN_CANDIDATES") or "").split(",")
+            if name.strip()
+        )
+        unknown = [name for name in candidates if name not in CANDIDATES]
+        if unknown:
+            raise ConfigError(
+                f"environment variable RETRAIN_CANDIDATES: unknown {', '.join(unknown)} "
+                f"(choose from {', '.join(CANDIDATES)})"
+            )
+        return cls(candidates=candidates or CANDIDATES)
+
+
+def feedback_frame(stores: Stores) -> pd.DataFrame:
     """Every valid feedback row as features + ``Depression`` (the actual class), oldest first."""
-    from mp_core.feedback import FeedbackStore
     from mp_core.schema import FEATURE_NAMES, TARGET
 
-    loaded = FeedbackStore(settings.prod_data_path).read()
+    loaded = stores.feedback.read()
     if loaded.bad_lines:
         log.warning("feedback_bad_rows_skipped", extra={"rows": len(loaded.bad_lines)})
     frame = loaded.frame[[*FEATURE_NAMES, "actual"]].rename(columns={"actual": TARGET})
@@ -77,13 +98,12 @@ def holdout_mask(base_target: np.ndarray, n_feedback: int, seed: int, share: flo
     return np.concatenate([base, recent])
 
 
-def _score_champion(settings: Settings, holdout: pd.DataFrame) -> tuple[dict[str, Any], str]:
+def _score_champion(stores: Stores, holdout: pd.DataFrame) -> tuple[dict[str, Any], str]:
     """Metrics of the current model on ``holdout``; raises when there is none or it is unusable."""
-    from mp_core.artifacts import ArtifactStore
     from mp_core.schema import FEATURE_NAMES, TARGET
     from mp_core.training import classification_metrics
 
-    bundle = ArtifactStore(settings.artifacts_dir).load_bundle()
+    bundle = stores.models.load_bundle()
     z = bundle.preprocessor.transform(holdout[list(FEATURE_NAMES)])
     probability = bundle.model.predict_proba(z)[:, 1]
     metrics = classification_metrics(holdout[TARGET].to_numpy(), probability)
@@ -108,7 +128,9 @@ def decide(
     )
 
 
-def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -> dict[str, Any]:
+def run_retrain(
+    settings: Settings, stores: Stores, config: RetrainConfig, status: dict[str, Any]
+) -> dict[str, Any]:
     """Train a challenger, compare, maybe promote; return the final status fields."""
     import pandas as pd
 
@@ -119,7 +141,7 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
     from mp_core.training import TrainConfig, train
 
     base = base_frame(settings)
-    feedback = feedback_frame(settings)
+    feedback = feedback_frame(stores)
     frame = pd.concat([base, feedback], ignore_index=True)
     mask = holdout_mask(
         base[TARGET].to_numpy(dtype=np.int64), len(feedback), settings.seed, config.feedback_holdout
@@ -134,7 +156,7 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
     }
     metric = settings.selection_metric
     try:
-        champion, champion_version = _score_champion(settings, holdout)
+        champion, champion_version = _score_champion(stores, holdout)
         champion_score = champion["metrics"].get(metric)
     except (ModelUnavailable, CorruptArtifact) as exc:
         champion, champion_version, champion_score = {"error": str(exc)}, None, None
@@ -142,14 +164,14 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
 
     def report(step: str, done: int, total: int) -> None:
         status["step"] = f"{step} ({done}/{total})"
-        jobs.write_status(settings.artifacts_dir, status)
+        stores.requests.write_status(status)
 
     result = train(
         frame,
         TrainConfig(
             seed=settings.seed,
             selection_metric=metric,
-            candidates=config.retrain_candidates,  # type: ignore[arg-type]
+            candidates=config.candidates,  # type: ignore[arg-type]
             n_jobs=1,
         ),
         test_mask=mask,
@@ -189,8 +211,8 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
 def yield_cpu_to_serving() -> None:
     """Lowest CPU priority: nice 10, and Linux's SCHED_IDLE class where available.
 
-    SCHED_IDLE runs the job only on CPU time no other process wants, so a retrain slows down
-    under load instead of slowing the API's answers down.
+    SCHED_IDLE runs the trainer only on CPU time no other process wants, so a retrain next to
+    an API on the same machine slows down under load instead of slowing the API's answers down.
     """
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
@@ -198,65 +220,31 @@ def yield_cpu_to_serving() -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
-def _hold_lock(settings: Settings, inherited_fd: int | None) -> int:
-    if inherited_fd is None:
-        return jobs.try_lock(settings.artifacts_dir)
-    # The spawner locked this file for us; locking our own copy again cannot block.
-    fcntl.flock(inherited_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return inherited_fd
-
-
-def _count_outcome(outcome: str) -> None:
-    from mp_api.config import MULTIPROC_ENV
-
-    if os.environ.get(MULTIPROC_ENV):
-        from mp_api.metrics import RETRAINS
-
-        RETRAINS.labels(outcome).inc()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="mindpulse-api retrain",
-        description="Retrain on base data + feedback; promote the challenger if not worse.",
-    )
-    parser.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--trigger", default="manual", help="recorded in the status (default manual)"
-    )
-    args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    config = ApiConfig.from_env()
-    configure_logging(settings.log_format)
-    yield_cpu_to_serving()
-    try:
-        fd = _hold_lock(settings, args.lock_fd)
-    except jobs.RetrainBusy:
-        print("a retrain is already running; try again when it ends", file=sys.stderr)
-        return EXIT_BUSY
+def run_job(
+    settings: Settings, stores: Stores, config: RetrainConfig, *, trigger: str, worker: str
+) -> dict[str, Any]:
+    """Run one retrain with the lock held by the caller; record and return its final status."""
     started = time.monotonic()
     status: dict[str, Any] = {
         "state": "running",
         "pid": os.getpid(),
-        "trigger": args.trigger,
-        "started_at": jobs.utc_now(),
+        "worker": worker,
+        "trigger": trigger,
+        "started_at": utc_now(),
         "selection_metric": settings.selection_metric,
         "tolerance": settings.promotion_tolerance,
         "decision": None,
     }
-    jobs.write_status(settings.artifacts_dir, status)
-    log.info("retrain_running", extra={"pid": os.getpid(), "trigger": args.trigger})
-    code = 0
+    stores.requests.write_status(status)
+    log.info("retrain_running", extra={"worker": worker, "trigger": trigger})
     try:
-        status = run_retrain(settings, config, status)
+        status = run_retrain(settings, stores, config, status)
     except (Exception, KeyboardInterrupt) as exc:
         status.update(state="failed", decision=None, error=f"{type(exc).__name__}: {exc}")
         log.exception("retrain_failed", extra={"error": str(exc)})
-        code = 1
-    status["finished_at"] = jobs.utc_now()
+    status["finished_at"] = utc_now()
     status["seconds"] = round(time.monotonic() - started, 3)
-    jobs.write_status(settings.artifacts_dir, status)
-    _count_outcome(str(status.get("decision") or status["state"]))
+    stores.requests.write_status(status)
     log.info(
         "retrain_finished",
         extra={
@@ -266,9 +254,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             "reason": status.get("reason"),
         },
     )
-    os.close(fd)
-    return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return status

@@ -1,7 +1,6 @@
-"""``mindpulse-api``: ``serve`` the API with N worker processes, or run a ``retrain`` by hand.
+"""``mindpulse-api serve``: the API with N worker processes (it never trains: ``mindpulse worker``).
 
     mindpulse-api serve [--host H] [--port P] [--workers N] [--server uvicorn|granian]
-    mindpulse-api retrain
 
 Defaults come from the environment (API_HOST, API_PORT, API_WORKERS, API_SERVER; see
 services/api/README.md). ``serve`` gives the workers one fresh PROMETHEUS_MULTIPROC_DIR so
@@ -101,9 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--server", choices=("granian", "uvicorn"), help="ASGI server (API_SERVER, default uvicorn)"
     )
-    commands.add_parser(
-        "retrain", help="run one retrain now (base data + feedback; promote if not worse)"
-    )
     return parser
 
 
@@ -115,10 +111,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mindpulse-api: {exc}")
         return 2
-    if args.command == "retrain":
-        from mp_api.retrain import main as retrain_main
-
-        return retrain_main([])
     configure_logging(settings.log_format)
     return serve(args, settings, config)
 

@@ -9,11 +9,9 @@ from typing import Final, Literal
 import msgspec
 
 from mp_core.settings import ConfigError
-from mp_core.training import CANDIDATES
 
 DEFAULT_MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB for /predict and /feedback
 BATCH_BYTES_PER_ROW: Final = 512  # a generous upper bound for one profile as JSON
-DEFAULT_FEEDBACK_HOLDOUT: Final = 0.2
 #: prometheus_client's shared-storage folder; ``mindpulse-api serve`` sets it for its workers.
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -21,13 +19,11 @@ Server = Literal["granian", "uvicorn"]
 
 
 class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """``API_SERVER``, ``MP_BENCH_CEILING``, ``RETRAIN_CANDIDATES``, ``API_MAX_BODY_BYTES``."""
+    """``API_SERVER``, ``MP_BENCH_CEILING``, ``API_MAX_BODY_BYTES``."""
 
     server: Server = "uvicorn"  # measured faster for /predict (services/api/README.md)
     bench_ceiling: bool = False
-    retrain_candidates: tuple[str, ...] = CANDIDATES
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    feedback_holdout: float = DEFAULT_FEEDBACK_HOLDOUT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiConfig:
@@ -36,17 +32,6 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
         if server not in ("granian", "uvicorn"):
             raise ConfigError(
                 f"environment variable API_SERVER: {server!r} is not granian or uvicorn"
-            )
-        candidates = tuple(
-            name.strip()
-            for name in (env.get("RETRAIN_CANDIDATES") or "").split(",")
-            if name.strip()
-        )
-        unknown = [name for name in candidates if name not in CANDIDATES]
-        if unknown:
-            raise ConfigError(
-                f"environment variable RETRAIN_CANDIDATES: unknown {', '.join(unknown)} "
-                f"(choose from {', '.join(CANDIDATES)})"
             )
         try:
             max_body = int(env.get("API_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
@@ -57,7 +42,6 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
         return cls(
             server=server,  # type: ignore[arg-type]
             bench_ceiling=(env.get("MP_BENCH_CEILING") or "").lower() in ("1", "true", "yes"),
-            retrain_candidates=candidates or CANDIDATES,
             max_body_bytes=max_body,
         )
 

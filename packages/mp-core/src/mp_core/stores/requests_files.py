@@ -67,9 +67,10 @@ class FileRetrainRequests:
             waiting.append({"trigger": trigger, "requested_at": utc_now()})
             return True
 
-    def waiting(self) -> int:
+    def waiting(self) -> list[dict[str, str]]:
+        """The requests not taken yet (trigger, requested_at), oldest first."""
         with self._queue() as waiting:
-            return len(waiting)
+            return [dict(r) for r in waiting]
 
     @contextlib.contextmanager
     def take(self, worker: str) -> Iterator[Taken | None]:

@@ -27,11 +27,15 @@ RECORD: Final = (
     " WHERE NOT EXISTS (SELECT 1 FROM retrain_requests WHERE taken_at IS NULL)"
 )
 LOCK_QUEUE: Final = "LOCK TABLE retrain_requests IN SHARE ROW EXCLUSIVE MODE"
-COUNT_WAITING: Final = "SELECT count(*) FROM retrain_requests WHERE taken_at IS NULL"
+_REQUESTED_AT: Final = (
+    """to_char(requested_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+)
+WAITING: Final = (
+    f"SELECT trigger, {_REQUESTED_AT} FROM retrain_requests WHERE taken_at IS NULL ORDER BY id"
+)
 TAKE_WAITING: Final = (
     "UPDATE retrain_requests SET taken_at = now(), taken_by = %s WHERE taken_at IS NULL"
-    " RETURNING trigger, to_char(requested_at AT TIME ZONE 'UTC',"
-    ' \'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\'), id'
+    f" RETURNING trigger, {_REQUESTED_AT}, id"
 )
 TRY_LOCK: Final = "SELECT pg_try_advisory_lock(%s)"
 UNLOCK: Final = "SELECT pg_advisory_unlock(%s)"
@@ -64,10 +68,10 @@ class PostgresRetrainRequests:
             conn.execute(LOCK_QUEUE)
             return conn.execute(RECORD, (trigger,)).rowcount == 1
 
-    def waiting(self) -> int:
+    def waiting(self) -> list[dict[str, str]]:
         with self.db.connection() as conn:
-            row = conn.execute(COUNT_WAITING).fetchone()
-        return 0 if row is None else int(str(row[0]))
+            rows = conn.execute(WAITING).fetchall()
+        return [{"trigger": str(r[0]), "requested_at": str(r[1])} for r in rows]
 
     @contextlib.contextmanager
     def take(self, worker: str) -> Iterator[Taken | None]:
