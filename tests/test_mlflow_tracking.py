@@ -320,6 +320,8 @@ def test_the_cli_logs_each_training_and_moves_champion_on_rollback(tracked: Sett
     for _ in range(2):
         out = cli("train", "--rows", str(ROWS), "--candidates", "logistic_regression")
         assert out.returncode == 0, out.stderr
+        # When the command returns, the run and the alias exist, and it says so.
+        assert "MLflow: run " in out.stdout and "@champion -> version" in out.stdout, out.stdout
     assert run_of(uri, "v0001").data.tags["decision"] == "promoted"
     assert champion_version(uri) == "v0002"
     back = cli("rollback")

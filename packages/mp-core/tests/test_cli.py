@@ -112,3 +112,24 @@ def test_bad_configuration_names_the_variable(tmp_path: Path, name: str, value: 
     out = mindpulse(tmp_path, "model-info", **{name: value})
     assert out.returncode == 2
     assert f"environment variable {name}" in out.stderr
+
+
+def test_train_says_plainly_when_mlflow_did_not_get_the_run(tmp_path: Path) -> None:
+    from testsupport.api import free_port
+
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path / "data"),
+        "ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",  # nobody listens there
+        "MLFLOW_TIMEOUT": "1",
+    }
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "mp_core.cli", "train", "--rows", "2000",
+         "--candidates", "logistic_regression"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "were NOT confirmed" in done.stdout and "mindpulse sync-mlflow" in done.stdout
+    assert (tmp_path / "artifacts" / "current.json").exists()  # the model is current anyway

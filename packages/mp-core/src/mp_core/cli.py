@@ -100,7 +100,6 @@ def _base_frame(
 
 
 def train_command(args: argparse.Namespace, settings: Settings) -> int:
-    from mp_core import tracking
     from mp_core.publish import promote_version, save_version
     from mp_core.stores import model_store
     from mp_core.synthetic import bayes_accuracy
@@ -130,12 +129,43 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     extra = {"data_source": source, "bayes_accuracy": bayes, "trained_by": "mindpulse train"}
     version = save_version(settings, result, extra=extra)
     promote_version(settings, version, result, frame)
-    tracking.log_training(settings, version, result)  # no-op unless MLFLOW_TRACKING_URI is set
+    tracked = _track(settings, version, result, console, quiet=args.json)
     if args.json:
-        print(json.dumps(_summary(result, version, bayes, settings), indent=2))
+        print(json.dumps({**_summary(result, version, bayes, settings), **tracked}, indent=2))
     else:
         _print_summary(console, result, version, bayes, settings)
     return 0
+
+
+def _track(
+    settings: Settings, version: str, result: TrainingResult, console: Console, *, quiet: bool
+) -> dict[str, Any]:
+    """Log the run and move ``champion`` when MLFLOW_TRACKING_URI is set, and say plainly whether
+    both exist now. A terminal user waits for it (up to the tracking child's own deadline, as
+    MLflow's import alone can take longer than the 5 s a trainer gives it)."""
+    from mp_core import tracking
+
+    if not settings.mlflow_tracking_uri:
+        return {}
+    config = tracking.TrackingConfig.from_settings(settings)
+    wait = tracking.child_deadline(config)
+    with console.status(f"Logging the run to MLflow at {config.uri} (up to {wait:.0f} s)..."):
+        done = tracking.log_training(settings, version, result, timeout=wait)
+    if quiet:
+        pass
+    elif done:
+        note = tracking.run_for_version(settings, version) or {}
+        console.print(
+            f"MLflow: run {note.get('run_id', '?')} logged; "
+            f"{config.model_name}@{tracking.CHAMPION_ALIAS} -> version {version}."
+        )
+    else:
+        console.print(
+            f"MLflow: the run and the {tracking.CHAMPION_ALIAS} alias of {version} were NOT "
+            f"confirmed within {wait:.0f} s (see the warning above); the model is saved and "
+            "current. Run `mindpulse sync-mlflow` to log them."
+        )
+    return {"mlflow": {"tracked": done, "uri": config.uri}}
 
 
 def _summary(

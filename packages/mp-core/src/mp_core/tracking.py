@@ -171,34 +171,43 @@ def log_training(
     result: TrainingResult | None = None,
     manifest: Mapping[str, Any] | None = None,
     decision: Mapping[str, Any] | None = None,
-) -> None:
+    *,
+    timeout: float | None = None,
+) -> bool:
     """Log one training as a run (and register it when it became current). Never raises.
 
     ``version`` is None for a challenger that was not kept; ``decision`` is the champion/
-    challenger outcome (the API's retrain status, or None for ``mindpulse train``, which always
-    promotes). Waits at most ``MLFLOW_TIMEOUT`` seconds.
+    challenger outcome (the trainer's retrain status, or None for ``mindpulse train``, which
+    always promotes). Waits at most ``timeout`` seconds (default ``MLFLOW_TIMEOUT``); True when
+    MLflow confirmed the run (and the ``champion`` alias) within that time.
     """
     if not settings.mlflow_tracking_uri:
-        return
+        return False
     try:
         config = TrackingConfig.from_settings(settings)
         if version and (manifest is None or decision is None):
-            from mp_core.artifacts import ArtifactStore
+            from mp_core.stores import model_store
 
-            store = ArtifactStore(config.artifacts_dir)
+            store = model_store(settings)
             manifest = store.manifest(version) if manifest is None else manifest
             if decision is None and store.current_version() == version:
                 decision = {"decision": "promoted", "reason": "trained with `mindpulse train`"}
         if decision is not None and decision.get("state") == "failed":
-            return  # nothing was trained to its end
+            return False  # nothing was trained to its end
         key = version or f"unsaved-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         payload = run_payload(version, manifest, decision, result)
         with note_for_update(config) as note:
             note["pending"][key] = payload
         promoted = bool(version) and str((decision or {}).get("decision")) == "promoted"
-        _run_child(config, keys=[key], register=[version] if promoted and version else [])
+        return _run_child(
+            config,
+            keys=[key],
+            register=[version] if promoted and version else [],
+            timeout=timeout,
+        )
     except Exception:
         log.warning("MLflow tracking skipped", extra={"version": version}, exc_info=True)
+        return False
 
 
 def on_promotion(settings: Settings, version: str, *, wait: bool = True) -> None:
@@ -222,10 +231,20 @@ def _sync_alias(settings: Settings, versions: list[str], *, wait: bool) -> None:
 
 
 # -- the child process -------------------------------------------------------------------------
+def child_deadline(config: TrackingConfig) -> float:
+    """How long a child may run at most before it stops by itself."""
+    return max(CHILD_DEADLINE_MIN, CHILD_DEADLINE_FACTOR * config.timeout)
+
+
 def _run_child(
-    config: TrackingConfig, *, keys: list[str], register: list[str], wait: bool = True
+    config: TrackingConfig,
+    *,
+    keys: list[str],
+    register: list[str],
+    wait: bool = True,
+    timeout: float | None = None,
 ) -> bool:
-    """Run one reconcile in a child; True when it finished in time and succeeded."""
+    """Run one reconcile in a child; True when it finished in ``timeout`` and succeeded."""
     if importlib.util.find_spec("mlflow") is None:
         log.warning(
             "MLFLOW_TRACKING_URI is set but mlflow-skinny is not installed "
@@ -233,7 +252,7 @@ def _run_child(
         )
         return False
     job = {"config": config.to_json(), "keys": keys, "register": register, "champion": True}
-    deadline = max(CHILD_DEADLINE_MIN, CHILD_DEADLINE_FACTOR * config.timeout)
+    deadline = child_deadline(config)
     env = {
         **os.environ,
         # One try per request, each bounded: a dead server fails fast instead of retrying.
@@ -253,12 +272,12 @@ def _run_child(
         _reap_later(child, config, started)
         return False
     try:
-        code = child.wait(timeout=config.timeout)
+        code = child.wait(timeout=timeout or config.timeout)
     except subprocess.TimeoutExpired:
         log.warning(
             "MLflow did not confirm tracking in time; it goes on in the background, and "
             "`mindpulse sync-mlflow` logs anything still missing",
-            extra={"timeout_s": config.timeout, "pid": child.pid, "uri": config.uri},
+            extra={"timeout_s": timeout or config.timeout, "pid": child.pid, "uri": config.uri},
         )
         _reap_later(child, config, started)
         return False
