@@ -148,6 +148,8 @@ class Bench:
         self.admin_token = secrets.token_urlsafe(16)
         self.run_dir = config.run_dir
         self.log_dir = config.run_dir / "logs"
+        #: Each started API's environment, so a trainer can run on the same stores.
+        self.environments: dict[str, dict[str, str]] = {}
         self.scripts = {
             "predict": lua_script(PREDICT_PATH, workload.predict),
             "batch": lua_script(BATCH_PATH, workload.batch),
@@ -156,7 +158,9 @@ class Bench:
         }
 
     # -- servers -----------------------------------------------------------------------------
-    def _start_api(self, name: str, server: str, *, ceiling: bool = False) -> RunningServer:
+    def _start_api(
+        self, name: str, server: str, *, ceiling: bool = False, extra: dict[str, str] | None = None
+    ) -> RunningServer:
         settings = fresh_copy(self.model, self.run_dir / name)
         port = free_port()
         env = clean_environment()
@@ -176,6 +180,8 @@ class Bench:
         )
         if ceiling:
             env["MP_BENCH_CEILING"] = "1"
+        env.update(extra or {})
+        self.environments[name] = env
         self.log(f"starting {name}: mindpulse-api serve ({server}, 1 worker) on port {port}")
         return start_server(
             name,
@@ -276,7 +282,7 @@ class Bench:
                 server, FEEDBACK_PATH, self.scripts["feedback"], "api /feedback"
             )
             memory = self._memory(server)
-            retrain = self._retrain_phase(server)
+            retrain = self._retrain_phase(server, self.environments[f"api-{server_name}"])
             figures.api = {
                 "server": server_name,
                 "workers": 1,
@@ -318,13 +324,23 @@ class Bench:
             "rows_per_s": batch.requests_per_s * BATCH_ROWS,
         }
 
-    def _retrain_phase(self, server: RunningServer) -> dict[str, Any]:
-        """/predict idle, then /predict while a retrain runs (its status says running)."""
+    def _retrain_phase(self, server: RunningServer, env: dict[str, str]) -> dict[str, Any]:
+        """/predict idle, then /predict while a trainer (``mindpulse worker``) retrains."""
         url = server.url + PREDICT_PATH
         load = self.config.load()
         # Idle right before, so both sides of the ratio see the same machine.
         idle = self._timed(server, url, self.scripts["predict"], load)
-        with httpx.Client(base_url=server.url, timeout=10.0) as client:
+        trainer = start_server(
+            "trainer",
+            trainer_command(),
+            port=0,
+            env=env,
+            log_path=self.log_dir / "trainer.log",
+            cwd=self.config.repo_root,
+            cpus=self.config.wrk_cpus if self.config.pin else (),
+            health_path=None,
+        )
+        with running(trainer), httpx.Client(base_url=server.url, timeout=10.0) as client:
             response = client.post(
                 "/retrain", headers={"Authorization": f"Bearer {self.admin_token}"}
             )
@@ -332,7 +348,7 @@ class Bench:
                 raise RuntimeError(
                     f"POST /retrain answered {response.status_code}: {response.text[:300]}"
                 )
-            job_pid = response.json().get("pid")
+            job_pid = trainer.pid
             started = time.monotonic()
             while not retrain_running(client.get("/model").json()):
                 if time.monotonic() - started > RETRAIN_START_TIMEOUT:
@@ -391,6 +407,11 @@ class Bench:
             if name != primary:
                 self.run_alternative(figures, name)
         return figures
+
+
+def trainer_command() -> list[str]:
+    """The training plane: ``mindpulse worker`` from this environment."""
+    return [str(Path(sys.executable).with_name("mindpulse")), "worker"]
 
 
 def retrain_running(info: dict[str, Any]) -> bool:
