@@ -3,7 +3,7 @@
     uv run --frozen python scripts/simulate_traffic.py --profiles 500 --concurrency 8
     uv run --frozen python scripts/simulate_traffic.py --profiles 2000 --drift sleep-loss --wait 120
 
-Profiles and labels come from the project's generator (``mp_core.synthetic``), optionally with a
+Profiles and labels come from the project's generator (``mp_core.ml.synthetic``), optionally with a
 stated drift (``sleep-loss``: less sleep, more social media). Every ``RETRAIN_THRESHOLD``
 feedbacks the API starts a retrain; the summary lists the retrains triggered and every model
 version that answered. The API is found at --url, else API_URL, else http://127.0.0.1:8080.
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def students(count: int, seed: int, drift: str) -> list[tuple[dict[str, Any], int]]:
     """``count`` generated profiles with their labels."""
-    from mp_core.synthetic import SLEEP_LOSS_DRIFT, generate
+    from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT, generate
 
     frame = generate(count, seed, drift=SLEEP_LOSS_DRIFT if drift == "sleep-loss" else None)
     return [

@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from mp_core import tracking
-from mp_core.artifacts import ArtifactStore
 from mp_core.settings import Settings
+from mp_core.stores.artifacts_files import ArtifactStore
 from testsupport.api import ADMIN_TOKEN, ApiServers
 from testsupport.data import settings_for
 from testsupport.mlflow import SwitchableProxy
@@ -35,10 +35,10 @@ BUNDLE_FILES = {"model.skops", "pipeline.skops", "fastpath.npz", "manifest.json"
 
 def train_like_the_cli(settings: Settings, seed: int) -> tuple[str, Any]:
     """What ``mindpulse train`` does: train, save with the Bayes accuracy, promote."""
-    from mp_core.dataset import save_base_dataset
-    from mp_core.publish import promote_version, save_version
-    from mp_core.synthetic import bayes_accuracy, generate
-    from mp_core.training import TrainConfig, train
+    from mp_core.ml.dataset import save_base_dataset
+    from mp_core.ml.publish import promote_version, save_version
+    from mp_core.ml.synthetic import bayes_accuracy, generate
+    from mp_core.ml.training import TrainConfig, train
 
     frame = generate(ROWS, seed)
     save_base_dataset(frame, settings.dataset_path, {"source": "synthetic", "rows": ROWS})

@@ -9,8 +9,8 @@ import pytest
 from infra.tests.images import IMAGES
 from infra.tests.replay import CONTAINER_UID
 from infra.tests.sandbox import Sandbox, free_port
+from mp_core.ml.synthetic import generate
 from mp_core.schema import FEATURE_NAMES
-from mp_core.synthetic import generate
 
 pytestmark = pytest.mark.slow
 

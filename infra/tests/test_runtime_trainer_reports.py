@@ -10,9 +10,9 @@ import pytest
 from infra.tests.images import IMAGES
 from infra.tests.replay import CONTAINER_UID
 from infra.tests.sandbox import Sandbox
-from mp_core.feedback import FeedbackRecord, FeedbackStore
+from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT, generate
 from mp_core.schema import FEATURE_NAMES, profile_from_mapping
-from mp_core.synthetic import SLEEP_LOSS_DRIFT, generate
+from mp_core.stores.feedback_files import FeedbackRecord, FeedbackStore
 
 pytestmark = pytest.mark.slow
 

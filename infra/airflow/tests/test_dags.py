@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mp_core.synthetic import Drift, generate
+from mp_core.ml.synthetic import Drift, generate
 from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers
 from testsupport.mlflow import uv_binary
 

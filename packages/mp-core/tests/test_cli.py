@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mp_core.dataset import load_dataset
+from mp_core.ml.dataset import load_dataset
 
 
 def mindpulse(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -77,8 +77,8 @@ def test_model_info_without_a_model_says_how_to_get_one(tmp_path: Path) -> None:
 
 
 def test_a_users_csv_with_bad_lines_is_refused_with_line_numbers(tmp_path: Path) -> None:
-    from mp_core.dataset import write_csv
-    from mp_core.synthetic import generate
+    from mp_core.ml.dataset import write_csv
+    from mp_core.ml.synthetic import generate
 
     frame = generate(300, 1)
     frame["Age"] = frame["Age"].astype(object)
@@ -96,8 +96,8 @@ def test_a_users_csv_with_bad_lines_is_refused_with_line_numbers(tmp_path: Path)
 
 
 def test_a_users_csv_trains_and_is_kept_as_the_base_dataset(tmp_path: Path) -> None:
-    from mp_core.dataset import write_csv
-    from mp_core.synthetic import generate
+    from mp_core.ml.dataset import write_csv
+    from mp_core.ml.synthetic import generate
 
     path = tmp_path / "mine.csv"
     write_csv(generate(2500, 9), path)

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from mp_core.errors import CorruptArtifact, IdempotencyConflict, ModelUnavailable
-from mp_core.feedback import FeedbackRecord
+from mp_core.ml.synthetic import generate
+from mp_core.ml.training import TrainConfig, TrainingResult, train
 from mp_core.schema import profile_from_mapping
 from mp_core.settings import Settings
 from mp_core.stores import Stores, open_stores
-from mp_core.synthetic import generate
-from mp_core.training import TrainConfig, TrainingResult, train
+from mp_core.stores.feedback_files import FeedbackRecord
 from testsupport.api import EXAMPLE
 
 

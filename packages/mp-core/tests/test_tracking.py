@@ -16,8 +16,8 @@ import msgspec
 import pytest
 
 from mp_core import tracking
-from mp_core.artifacts import ArtifactStore
 from mp_core.settings import Settings
+from mp_core.stores.artifacts_files import ArtifactStore
 
 
 @pytest.fixture

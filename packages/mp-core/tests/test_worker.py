@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from mp_core.artifacts import ArtifactStore
-from mp_core.feedback import FeedbackRecord, FeedbackStore
-from mp_core.retrain import decide, holdout_mask
+from mp_core.ml.retrain import decide, holdout_mask
 from mp_core.schema import profile_from_mapping
 from mp_core.settings import Settings
 from mp_core.stores import retrain_requests
+from mp_core.stores.artifacts_files import ArtifactStore
+from mp_core.stores.feedback_files import FeedbackRecord, FeedbackStore
 from testsupport.api import EXAMPLE, console_script
 
 
@@ -138,8 +138,8 @@ def test_a_failing_retrain_records_the_error_and_keeps_the_model(
 
 @pytest.mark.slow
 def test_a_fresh_worker_trains_the_first_model(mp_settings: Settings) -> None:
-    from mp_core.dataset import save_base_dataset
-    from mp_core.synthetic import generate
+    from mp_core.ml.dataset import save_base_dataset
+    from mp_core.ml.synthetic import generate
 
     save_base_dataset(generate(3000, 3), mp_settings.dataset_path, {"source": "synthetic"})
     done = _run_worker(mp_settings, "--train-if-missing")
@@ -149,7 +149,7 @@ def test_a_fresh_worker_trains_the_first_model(mp_settings: Settings) -> None:
 
 def test_the_serving_side_of_the_stores_imports_no_training_library() -> None:
     code = (
-        "import sys, mp_core.stores, mp_core.artifacts, mp_core.feedback, mp_core.fastpath;"
+        "import sys, mp_core.stores, mp_core.stores.artifacts_files, mp_core.stores.feedback_files, mp_core.scoring.fastpath;"
         "import mp_core.stores.artifacts_postgres, mp_core.stores.feedback_postgres;"
         "import mp_core.stores.requests_files, mp_core.stores.requests_postgres;"
         "print(sorted({'sklearn', 'pandas', 'skops', 'mlflow', 'scipy'} & set(sys.modules)))"

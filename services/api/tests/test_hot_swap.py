@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mp_core.artifacts import ArtifactStore
 from mp_core.errors import CorruptArtifact
 from mp_core.stores import retrain_requests
+from mp_core.stores.artifacts_files import ArtifactStore
 from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServer, ApiServers
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -10,10 +10,10 @@ import time
 
 import httpx
 
+from mp_core.ml.synthetic import generate
+from mp_core.ml.training import TrainConfig, train
 from mp_core.stores import model_store
 from mp_core.stores.artifacts_postgres import POLL_SECONDS
-from mp_core.synthetic import generate
-from mp_core.training import TrainConfig, train
 from testsupport.api import ADMIN_TOKEN, ApiServers
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

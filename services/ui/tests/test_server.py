@@ -74,8 +74,8 @@ def test_the_ui_imports_no_ml_code_and_nothing_from_the_api() -> None:
     probe = (
         "import sys, mp_ui.cli, mp_ui.server; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skops', 'mp_api') "
-        "or m in ('mp_core.training', 'mp_core.pipeline', 'mp_core.artifacts', "
-        "'mp_core.dataset', 'mp_core.fastpath')]; print(bad)"
+        "or m in ('mp_core.ml.training', 'mp_core.ml.pipeline', 'mp_core.stores.artifacts_files', "
+        "'mp_core.ml.dataset', 'mp_core.scoring.fastpath')]; print(bad)"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=180, check=True

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
 
-    from mp_core.training import TrainingResult
+    from mp_core.ml.training import TrainingResult
 
 METRIC_COLUMNS = ("accuracy", "f1", "precision", "recall", "roc_auc", "brier")
 
@@ -45,8 +45,8 @@ def _progress(console: Console) -> Any:
 
 
 def generate_data(args: argparse.Namespace, settings: Settings) -> int:
-    from mp_core.dataset import save_base_dataset, write_csv
-    from mp_core.synthetic import SLEEP_LOSS_DRIFT, generate
+    from mp_core.ml.dataset import save_base_dataset, write_csv
+    from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT, generate
 
     console = _console()
     output = Path(args.output) if args.output else settings.dataset_path
@@ -79,8 +79,8 @@ def _base_frame(
     args: argparse.Namespace, settings: Settings, console: Console
 ) -> tuple[pd.DataFrame, dict[str, object]]:
     """The user's CSV when given, else the saved base dataset, else a fresh synthetic one."""
-    from mp_core.dataset import base_dataset_source, load_dataset, save_base_dataset
-    from mp_core.synthetic import generate
+    from mp_core.ml.dataset import base_dataset_source, load_dataset, save_base_dataset
+    from mp_core.ml.synthetic import generate
 
     if args.data:
         loaded = load_dataset(Path(args.data))
@@ -100,10 +100,10 @@ def _base_frame(
 
 
 def train_command(args: argparse.Namespace, settings: Settings) -> int:
-    from mp_core.publish import promote_version, save_version
+    from mp_core.ml.publish import promote_version, save_version
+    from mp_core.ml.synthetic import bayes_accuracy
+    from mp_core.ml.training import CANDIDATES, TrainConfig, train
     from mp_core.stores import model_store
-    from mp_core.synthetic import bayes_accuracy
-    from mp_core.training import CANDIDATES, TrainConfig, train
 
     console = _console()
     store = model_store(settings)
@@ -276,8 +276,8 @@ def sync_mlflow(args: argparse.Namespace, settings: Settings) -> int:
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
     from mp_core.logs import configure_logging
-    from mp_core.retrain import yield_cpu_to_serving
-    from mp_core.worker import Worker
+    from mp_core.ml.retrain import yield_cpu_to_serving
+    from mp_core.ml.worker import Worker
 
     configure_logging(settings.log_format)
     yield_cpu_to_serving()
@@ -293,7 +293,7 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def validate_data(args: argparse.Namespace, _settings: Settings) -> int:
-    from mp_core.dataset import describe_bad_lines, load_dataset
+    from mp_core.ml.dataset import describe_bad_lines, load_dataset
 
     loaded = load_dataset(Path(args.path), on_bad="skip")
     print(f"{args.path}: {len(loaded.frame):,} valid row(s), {loaded.n_bad} bad.")

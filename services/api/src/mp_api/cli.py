@@ -17,9 +17,9 @@ import tempfile
 from collections.abc import Sequence
 
 from mp_api.config import MULTIPROC_ENV, ApiConfig
-from mp_core.feedback import FeedbackStore
 from mp_core.logs import configure_logging
 from mp_core.settings import ConfigError, Settings
+from mp_core.stores.feedback_files import FeedbackStore
 
 log = logging.getLogger("mp_api")
 

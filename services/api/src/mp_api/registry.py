@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from mp_core.artifacts import LoadedScorer
 from mp_core.errors import CorruptArtifact, ModelUnavailable, StoreUnavailable
 from mp_core.stores import ModelBundles
+from mp_core.stores.artifacts_files import LoadedScorer
 
 log = logging.getLogger("mp_api.model")
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from mp_core.artifacts import Bundle, LoadedScorer
-    from mp_core.dataset import LoadedDataset
-    from mp_core.feedback import FeedbackRecord, Stored
+    from mp_core.ml.dataset import LoadedDataset
+    from mp_core.ml.training import TrainingResult
     from mp_core.settings import Settings
+    from mp_core.stores.artifacts_files import Bundle, LoadedScorer
+    from mp_core.stores.feedback_files import FeedbackRecord, Stored
     from mp_core.stores.requests import Taken
-    from mp_core.training import TrainingResult
 
 
 class FeedbackRows(Protocol):
@@ -82,7 +82,7 @@ def feedback_store(settings: Settings) -> FeedbackRows:
         from mp_core.stores.postgres import database
 
         return PostgresFeedbackStore(database(settings.database_url))
-    from mp_core.feedback import FeedbackStore
+    from mp_core.stores.feedback_files import FeedbackStore
 
     return FeedbackStore(settings.prod_data_path)
 
@@ -104,7 +104,7 @@ def model_store(settings: Settings) -> ModelBundles:
         from mp_core.stores.postgres import database
 
         return PostgresArtifactStore(database(settings.database_url))
-    from mp_core.artifacts import ArtifactStore
+    from mp_core.stores.artifacts_files import ArtifactStore
 
     return ArtifactStore(settings.artifacts_dir)
 

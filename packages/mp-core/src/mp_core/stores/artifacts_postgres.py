@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from psycopg.types.json import Jsonb
 
-from mp_core.artifacts import (
+from mp_core.errors import CorruptArtifact, ModelUnavailable, StoreUnavailable
+from mp_core.scoring.fastpath import load_fastpath
+from mp_core.stores.artifacts_files import (
     FASTPATH_FILE,
     MODEL_FILE,
     PIPELINE_FILE,
@@ -30,12 +32,10 @@ from mp_core.artifacts import (
     next_history,
     utc_now,
 )
-from mp_core.errors import CorruptArtifact, ModelUnavailable, StoreUnavailable
-from mp_core.fastpath import load_fastpath
 from mp_core.stores.postgres import Database
 
 if TYPE_CHECKING:
-    from mp_core.training import TrainingResult
+    from mp_core.ml.training import TrainingResult
 
 log = logging.getLogger("mp_core.stores")
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from psycopg.types.json import Jsonb
 
-from mp_core.feedback import (
+from mp_core.schema import FEATURE_NAMES, StudentProfile, profile_from_mapping
+from mp_core.stores.feedback_files import (
     PROD_COLUMNS,
     FeedbackRecord,
     Stored,
@@ -20,11 +21,10 @@ from mp_core.feedback import (
     format_row,
     request_body,
 )
-from mp_core.schema import FEATURE_NAMES, StudentProfile, profile_from_mapping
 from mp_core.stores.postgres import Database
 
 if TYPE_CHECKING:
-    from mp_core.dataset import LoadedDataset
+    from mp_core.ml.dataset import LoadedDataset
 
 _COLUMNS: Final = ", ".join(f'"{name}"' for name in FEATURE_NAMES)
 
@@ -92,8 +92,8 @@ class PostgresFeedbackStore:
 
     def read(self, since: int = 0) -> LoadedDataset:
         """Rows after the first ``since``, typed and checked exactly like the file's rows."""
-        from mp_core.dataset import parse_csv_text
-        from mp_core.feedback import _HEADER
+        from mp_core.ml.dataset import parse_csv_text
+        from mp_core.stores.feedback_files import _HEADER
 
         with self.db.connection() as conn:
             rows = conn.execute(READ_ROWS, (since,)).fetchall()

@@ -17,7 +17,7 @@ from mp_api.services import Services
 from mp_api.wire import FeedbackRequest
 from mp_core.contract import FeedbackAck
 from mp_core.errors import StoreUnavailable
-from mp_core.feedback import FeedbackRecord
+from mp_core.stores.feedback_files import FeedbackRecord
 
 log = logging.getLogger("mp_api")
 

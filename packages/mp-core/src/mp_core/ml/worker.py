@@ -2,7 +2,7 @@
 
 Any number of workers may run, on any number of hosts sharing the stores: each polls the
 retrain-request store, and the one that gets the one-at-a-time lock takes every waiting
-request at once, trains, gates champion against challenger (:func:`mp_core.retrain.decide`),
+request at once, trains, gates champion against challenger (:func:`mp_core.ml.retrain.decide`),
 publishes, and logs to MLflow when tracking is on. With ``--train-if-missing`` it first trains
 a model when none is current (as ``mindpulse train --if-missing``), so a fresh stack needs only
 this one command. SIGTERM or Ctrl-C stop it between two requests; a training in progress runs to
@@ -24,7 +24,7 @@ from typing import Final
 from mp_core.settings import Settings
 from mp_core.stores import Stores, open_stores
 
-log = logging.getLogger("mp_core.worker")
+log = logging.getLogger("mp_core.ml.worker")
 
 POLL_SECONDS: Final = 1.0
 BEAT_SECONDS: Final = 5.0
@@ -46,7 +46,7 @@ class Worker:
         name: str | None = None,
         train_first: Callable[[], int] | None = None,
     ) -> None:
-        from mp_core.retrain import RetrainConfig
+        from mp_core.ml.retrain import RetrainConfig
 
         self.settings = settings
         self.stores = stores or open_stores(settings)
@@ -82,7 +82,7 @@ class Worker:
 
     def run_once(self) -> bool:
         """Take the waiting requests and train once if there are any; True when it trained."""
-        from mp_core.retrain import run_job
+        from mp_core.ml.retrain import run_job
 
         self.beat()
         with self.stores.requests.take(self.name) as taken:

@@ -1,4 +1,4 @@
-"""One retrain, as the trainer worker runs it (:mod:`mp_core.worker`, ``mindpulse worker``).
+"""One retrain, as the trainer worker runs it (:mod:`mp_core.ml.worker`, ``mindpulse worker``).
 
 Training data is the base dataset plus every feedback row (its ``actual`` as the target). The
 current model (champion) and the new one (challenger) are judged on the same held-out rows:
@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from mp_core.ml.training import CANDIDATES
 from mp_core.settings import ConfigError, Settings
 from mp_core.stores import Stores
 from mp_core.stores.requests import utc_now
-from mp_core.training import CANDIDATES
 
 if TYPE_CHECKING:
     import pandas as pd
 
-log = logging.getLogger("mp_core.retrain")
+log = logging.getLogger("mp_core.ml.retrain")
 
 NICENESS: Final = 10
 DEFAULT_FEEDBACK_HOLDOUT: Final = 0.2
@@ -73,9 +73,9 @@ def feedback_frame(stores: Stores) -> pd.DataFrame:
 
 def base_frame(settings: Settings) -> pd.DataFrame:
     """The base training set; generated (and saved) like ``mindpulse train`` does when missing."""
-    from mp_core.dataset import load_dataset, save_base_dataset
+    from mp_core.ml.dataset import load_dataset, save_base_dataset
+    from mp_core.ml.synthetic import DEFAULT_ROWS, generate
     from mp_core.schema import FEATURE_NAMES, TARGET
-    from mp_core.synthetic import DEFAULT_ROWS, generate
 
     if settings.dataset_path.exists():
         return load_dataset(settings.dataset_path).frame[[*FEATURE_NAMES, TARGET]]
@@ -88,7 +88,7 @@ def base_frame(settings: Settings) -> pd.DataFrame:
 
 def holdout_mask(base_target: np.ndarray, n_feedback: int, seed: int, share: float) -> np.ndarray:
     """Base rows of the usual test split, then the newest ``share`` of the feedback rows."""
-    from mp_core.training import DEFAULT_TEST_SIZE, split_rows
+    from mp_core.ml.training import DEFAULT_TEST_SIZE, split_rows
 
     base = split_rows(base_target, DEFAULT_TEST_SIZE, seed)
     recent = np.zeros(n_feedback, dtype=bool)
@@ -100,8 +100,8 @@ def holdout_mask(base_target: np.ndarray, n_feedback: int, seed: int, share: flo
 
 def _score_champion(stores: Stores, holdout: pd.DataFrame) -> tuple[dict[str, Any], str]:
     """Metrics of the current model on ``holdout``; raises when there is none or it is unusable."""
+    from mp_core.ml.training import classification_metrics
     from mp_core.schema import FEATURE_NAMES, TARGET
-    from mp_core.training import classification_metrics
 
     bundle = stores.models.load_bundle()
     z = bundle.preprocessor.transform(holdout[list(FEATURE_NAMES)])
@@ -135,10 +135,10 @@ def run_retrain(
     import pandas as pd
 
     from mp_core.errors import CorruptArtifact, ModelUnavailable
-    from mp_core.publish import promote_version, save_version
+    from mp_core.ml.publish import promote_version, save_version
+    from mp_core.ml.training import TrainConfig, train
     from mp_core.schema import TARGET
     from mp_core.tracking import log_training
-    from mp_core.training import TrainConfig, train
 
     base = base_frame(settings)
     feedback = feedback_frame(stores)

@@ -31,7 +31,7 @@ from mp_core.errors import FeedbackStoreError, IdempotencyConflict
 from mp_core.schema import FEATURE_NAMES, StudentProfile
 
 if TYPE_CHECKING:
-    from mp_core.dataset import LoadedDataset
+    from mp_core.ml.dataset import LoadedDataset
 
 PROD_COLUMNS: Final[tuple[str, ...]] = (
     "timestamp",
@@ -187,7 +187,7 @@ class FeedbackStore:
 
     def read(self, since: int = 0) -> LoadedDataset:
         """Valid rows after the first ``since`` ones, typed; malformed rows in ``bad_lines``."""
-        from mp_core.dataset import parse_csv_text
+        from mp_core.ml.dataset import parse_csv_text
 
         try:
             data = self.path.read_bytes()

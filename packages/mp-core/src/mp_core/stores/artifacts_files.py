@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mp_core.atomic import atomic_write_text, fsync_dir, fsync_path
 from mp_core.errors import CorruptArtifact, ModelUnavailable
-from mp_core.fastpath import FastScorer, export_fastpath, load_fastpath, save_fastpath
+from mp_core.scoring.fastpath import FastScorer, export_fastpath, load_fastpath, save_fastpath
 
 if TYPE_CHECKING:
-    from mp_core.training import TrainingResult
+    from mp_core.ml.training import TrainingResult
 
 MODEL_FILE: Final = "model.skops"
 PIPELINE_FILE: Final = "pipeline.skops"

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mp_core.dataset import write_csv
+from mp_core.ml.dataset import write_csv
+from mp_core.ml.training import reference_frame
 from mp_core.stores import model_store
-from mp_core.training import reference_frame
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mp_core.ml.training import TrainingResult
     from mp_core.settings import Settings
-    from mp_core.training import TrainingResult
 
 
 def save_version(

@@ -1,7 +1,7 @@
 """Optional MLflow tracking: one run per training, the registered model ``mindpulse@champion``.
 
 Everything here is a no-op unless ``MLFLOW_TRACKING_URI`` is set, and nothing here imports
-mlflow: the calls to the server run in a child process (``python -m mp_core.tracking_mlflow``)
+mlflow: the calls to the server run in a child process (``python -m mp_core.tracking.mlflow_child``)
 so that a serving worker that promotes or rolls back never loads it, and so that a dead or slow
 server can cost the caller at most ``MLFLOW_TIMEOUT`` seconds (default 5). A child that has not
 finished by then is left to finish on its own (it has its own hard deadline) and the miss is
@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mp_core.atomic import atomic_write_text
-from mp_core.tracking_runs import run_payload
+from mp_core.tracking.runs import run_payload
 
 if TYPE_CHECKING:
     import argparse
 
+    from mp_core.ml.training import TrainingResult
     from mp_core.settings import Settings
-    from mp_core.training import TrainingResult
 
 log = logging.getLogger("mp_core.tracking")
 
@@ -262,7 +262,7 @@ def _run_child(
     }
     started = time.monotonic()
     child = subprocess.Popen(
-        [sys.executable, "-m", "mp_core.tracking_mlflow", json.dumps(job)],
+        [sys.executable, "-m", "mp_core.tracking.mlflow_child", json.dumps(job)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         env=env,
@@ -320,7 +320,7 @@ def sync_command(args: argparse.Namespace, settings: Settings) -> int:
     timeout = getattr(args, "timeout", None) or 30.0
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(math.ceil(timeout)))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    from mp_core.tracking_mlflow import TrackingUnavailable, sync_all
+    from mp_core.tracking.mlflow_child import TrackingUnavailable, sync_all
 
     try:
         summary = sync_all(config)
