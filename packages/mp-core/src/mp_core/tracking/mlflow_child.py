@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 
 from mp_core.logs import configure_logging
 from mp_core.stores.artifacts_files import ArtifactStore
-from mp_core.tracking import (
+from mp_core.tracking.config import (
     CHAMPION_ALIAS,
     TrackingConfig,
     note_for_update,
