@@ -130,15 +130,12 @@ def database_url(postgres_server: PostgresServer) -> str:
 BACKENDS: Final = ("files", "postgresql")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+@pytest.fixture
+def backend_settings(store_url: str | None, tmp_path: Path) -> Settings:
     """Empty settings for each backend in turn: files under tmp_path, or a fresh database."""
     from testsupport.data import settings_for
 
-    if request.param == "files":
-        return settings_for(tmp_path)
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return settings_for(tmp_path, database_url=server.new_database())
+    return settings_for(tmp_path, **({"database_url": store_url} if store_url else {}))
 
 
 def copy_models(source: Settings, target: Settings) -> None:
@@ -155,3 +152,12 @@ def copy_models(source: Settings, target: Settings) -> None:
     current = src.current_version()
     if current is not None:
         dst.promote(current)
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """Each backend in turn, as a server's DATABASE_URL: None (files) or a fresh database."""
+    if request.param == "files":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()

@@ -9,11 +9,9 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 
 from mp_core.stores import feedback_store, retrain_requests
 from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServer, ApiServers
-from testsupport.postgres import BACKENDS
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -33,12 +31,10 @@ def _hammer_feedback(url: str, start: int, acked: list[int], stop: threading.Eve
             i += 1
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_kill9_during_writes_loses_no_acknowledged_row(
-    start_api: ApiServers, backend: str, request: pytest.FixtureRequest
+    start_api: ApiServers, store_url: str | None
 ) -> None:
-    url = request.getfixturevalue("database_url") if backend == "postgresql" else None
-    api = start_api.start(workers=2, retrain_threshold="100000", database_url=url)
+    api = start_api.start(workers=2, retrain_threshold="100000", database_url=store_url)
     acked: list[int] = []
     stop = threading.Event()
     writers = [

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import pytest
 
 from mp_core.stores import feedback_store
 from testsupport.api import EXAMPLE, ApiServers
-from testsupport.postgres import BACKENDS
 
 N = 500
 
@@ -32,12 +30,10 @@ async def _send_all(url: str) -> list[httpx.Response]:
         )
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_concurrent_feedbacks_are_all_stored_once(
-    start_api: ApiServers, backend: str, request: pytest.FixtureRequest
+    start_api: ApiServers, store_url: str | None
 ) -> None:
-    url = request.getfixturevalue("database_url") if backend == "postgresql" else None
-    api = start_api.start(workers=2, retrain_threshold="100000", database_url=url)
+    api = start_api.start(workers=2, retrain_threshold="100000", database_url=store_url)
     answers = asyncio.run(_send_all(api.url))
     assert [a.status_code for a in answers] == [200] * N
     totals = sorted(a.json()["total_feedbacks"] for a in answers)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from mp_core.stores import feedback_store
 from testsupport.api import EXAMPLE, ApiServers
-from testsupport.postgres import BACKENDS
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_retry_stores_one_row_and_a_changed_body_is_refused(
-    start_api: ApiServers, backend: str, request: pytest.FixtureRequest
+    start_api: ApiServers, store_url: str | None
 ) -> None:
-    url = request.getfixturevalue("database_url") if backend == "postgresql" else None
-    api = start_api.start(workers=2, retrain_threshold="2", database_url=url)
+    api = start_api.start(workers=2, retrain_threshold="2", database_url=store_url)
     body = {"features": EXAMPLE, "prediction": 1, "actual": 0}
     key = {"Idempotency-Key": "3f1c0b8e-retry-test"}
     with httpx.Client(base_url=api.url, timeout=10) as http:
