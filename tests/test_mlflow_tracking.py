@@ -279,7 +279,8 @@ def test_an_admin_retrain_and_rollback_through_the_api_are_tracked(
 def finished_retrain(http: httpx.Client) -> dict[str, Any] | None:
     info = http.get("/model").json()
     status = info.get("retrain")
-    if not status or info.get("retrain_running") or status.get("state") == "running":
+    # "waiting": recorded by the API, not yet taken by the trainer.
+    if not status or info.get("retrain_running") or status.get("state") in ("running", "waiting"):
         return None
     return dict(status)
 
