@@ -78,7 +78,10 @@ def parse_query(expression: str) -> Query:
         body = _STRING.sub('""', match.group(1))
         matcher_labels[metric] = frozenset(re.findall(r"([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)", body))
     grouping = frozenset(
-        name.strip() for group in _GROUPING.findall(text) for name in group.split(",") if name.strip()
+        name.strip()
+        for group in _GROUPING.findall(text)
+        for name in group.split(",")
+        if name.strip()
     )
     rest = _GROUPING.sub(" ", _RANGE.sub(" ", _MATCHERS.sub(" ", _STRING.sub(" ", text))))
     metrics = {

@@ -70,7 +70,9 @@ def test_every_resource_is_valid_in_strict_mode(overlay: Resources) -> None:
             kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as error:
             where = "/".join(map(str, error.absolute_path))
-            problems.append(f"{resource['kind']}/{resource['metadata']['name']} {where}: {error.message}")
+            problems.append(
+                f"{resource['kind']}/{resource['metadata']['name']} {where}: {error.message}"
+            )
     assert problems == []
 
 
@@ -217,7 +219,9 @@ def test_every_secret_used_is_created_by_the_readme(rendered: dict[str, Resource
     readme = (K8S_DIR / "README.md").read_text(encoding="utf-8")
     created = {
         (name, key)
-        for name, keys in re.findall(r"create secret generic (\S+)((?: \\\n\s+--from-\S+)+)", readme)
+        for name, keys in re.findall(
+            r"create secret generic (\S+)((?: \\\n\s+--from-\S+)+)", readme
+        )
         for key in re.findall(r"--from-(?:literal|file)=([\w-]+)=", keys)
     }
     used = _secret_keys(rendered["dev"]) | _secret_keys(rendered["prod"])

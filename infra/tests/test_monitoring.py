@@ -37,7 +37,9 @@ def _queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
     promtool = shutil.which("promtool")
-    assert promtool is not None, "promtool is not on PATH: `.ci/apt-trixie promtool` (as .ci/run does)"
+    assert promtool is not None, (
+        "promtool is not on PATH: `.ci/apt-trixie promtool` (as .ci/run does)"
+    )
     return subprocess.run(
         [promtool, *args], capture_output=True, text=True, timeout=60, check=False
     )
