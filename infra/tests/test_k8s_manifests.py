@@ -171,7 +171,8 @@ def test_services_and_ingress_reach_serving_ports(overlay: Resources) -> None:
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports, name
     backends = {
         (path["backend"]["service"]["name"], path["backend"]["service"]["port"]["name"])
-        for rule in _one(overlay, "Ingress", "mindpulse")["spec"]["rules"]
+        for ingress in (r for r in overlay if r["kind"] == "Ingress")
+        for rule in ingress["spec"]["rules"]
         for path in rule["http"]["paths"]
     }
     assert backends == {("webapp", "http"), ("serving-api", "http")}
@@ -193,6 +194,22 @@ def test_dev_runs_postgresql_and_prod_does_not(rendered: dict[str, Resources]) -
     assert statefulset["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     assert _one(rendered["dev"], "Service", "postgresql")["spec"]["clusterIP"] == "None"
     assert not [r for r in rendered["prod"] if r["kind"] == "StatefulSet"]
+
+
+def test_a_page_session_stays_on_one_pod(overlay: Resources) -> None:
+    page = _one(overlay, "Ingress", "mindpulse-page")["metadata"]["annotations"]
+    assert page["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    assert "annotations" not in _one(overlay, "Ingress", "mindpulse-api")["metadata"]
+
+
+def test_prod_uses_its_own_host_names(rendered: dict[str, Resources]) -> None:
+    hosts = {
+        rule["host"]
+        for r in rendered["prod"]
+        if r["kind"] == "Ingress"
+        for rule in r["spec"]["rules"]
+    }
+    assert hosts == {"mindpulse.example.com", "api.mindpulse.example.com"}
 
 
 def test_prod_shares_reports_between_nodes(rendered: dict[str, Resources]) -> None:
