@@ -6,6 +6,8 @@ expected references are read from compose.yaml's ``image:`` names and the member
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -50,3 +52,23 @@ def image_problem(reference: str, members: dict[str, str]) -> str | None:
 
 def load_yaml_documents(path: Path) -> list[Any]:
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
+
+
+def tool(name: str, hint: str) -> str:
+    """The path of a command-line tool the checks need; its absence fails, saying how to get it."""
+    found = shutil.which(name)
+    assert found is not None, f"{name} is not on PATH: {hint}"
+    return found
+
+
+def run_tool(command: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def output_of(command: list[str]) -> str:
+    """A tool's standard output; a failure raises with what the tool said."""
+    completed = run_tool(command)
+    if completed.returncode:
+        said = (completed.stderr or completed.stdout).strip()
+        raise RuntimeError(f"{Path(command[0]).name} {' '.join(command[1:3])}: {said}")
+    return completed.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.tests.deployments import MONITORING_DIR
+from infra.tests.deployments import MONITORING_DIR, run_tool, tool
 from infra.tests.kubernetes import overlay_dir, render
 from infra.tests.promql import TARGET_LABELS, exported_series, parse_query
 from infra.tests.swarm import STACK_FILE, stack_config
@@ -36,13 +35,8 @@ def _queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    promtool = shutil.which("promtool")
-    assert promtool is not None, (
-        "promtool is not on PATH: `.ci/apt-trixie promtool` (as .ci/run does)"
-    )
-    return subprocess.run(
-        [promtool, *args], capture_output=True, text=True, timeout=60, check=False
-    )
+    promtool = tool("promtool", "`.ci/apt-trixie promtool` (as .ci/run does)")
+    return run_tool([promtool, *args])
 
 
 def test_the_dashboard_loads_with_a_prometheus_datasource(dashboard: dict[str, Any]) -> None:
