@@ -17,7 +17,6 @@ from infra.tests.kubernetes import (
     KUBERNETES_VERSION,
     OVERLAYS,
     kustomize_version,
-    overlay_dir,
     pod_labels,
     pod_spec,
     render,
@@ -27,9 +26,9 @@ from infra.tests.network_policies import selector_matches
 Resources = list[dict[str, Any]]
 
 
-@pytest.fixture(scope="module")
-def rendered() -> dict[str, Resources]:
-    return {name: render(overlay_dir(name)) for name in OVERLAYS}
+@pytest.fixture
+def rendered(k8s_rendered: dict[str, Resources]) -> dict[str, Resources]:
+    return k8s_rendered
 
 
 @pytest.fixture(params=OVERLAYS)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from infra.tests.deployments import MONITORING_DIR, run_tool, tool
-from infra.tests.kubernetes import overlay_dir, render
+from infra.tests.kubernetes import OVERLAYS
 from infra.tests.promql import TARGET_LABELS, exported_series, parse_query
 from infra.tests.swarm import STACK_FILE, stack_config
 from mp_api import metrics
@@ -163,14 +163,16 @@ def _discovered(resource: dict[str, Any]) -> list[dict[str, str]]:
     return [{**meta, "__address__": f"10.0.0.5:{p['containerPort']}"} for p in ports]
 
 
-def test_kubernetes_scrapes_the_annotated_api_pods_only() -> None:
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kubernetes_scrapes_the_annotated_api_pods_only(
+    overlay: str, k8s_rendered: dict[str, list[dict[str, Any]]]
+) -> None:
     config = yaml.safe_load(KUBERNETES_CONFIG.read_text(encoding="utf-8"))
     (job,) = config["scrape_configs"]
-    resources = render(overlay_dir("dev"))
     namespaces = job["kubernetes_sd_configs"][0]["namespaces"]["names"]
     targets = {}
-    for resource in resources:
-        if resource["kind"] != "Deployment":
+    for resource in k8s_rendered[overlay]:
+        if resource["kind"] not in ("Deployment", "StatefulSet"):
             continue
         assert resource["metadata"]["namespace"] in namespaces
         for labels in _discovered(resource):
