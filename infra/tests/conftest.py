@@ -75,5 +75,5 @@ def sandbox(image_envs: ImageEnvironments) -> Sandbox:
 
 @pytest.fixture(scope="session")
 def k8s_rendered() -> dict[str, list[dict[str, Any]]]:
-    """Each kustomize overlay of infra/k8s as ``kubectl kustomize`` renders it, once per session."""
+    """Each kustomize overlay of infra/k8s as ``kubectl kustomize`` renders it, once per test run."""
     return {name: render(overlay_dir(name)) for name in OVERLAYS}
