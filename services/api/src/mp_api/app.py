@@ -14,7 +14,7 @@ from mp_api import __version__
 from mp_api.config import ApiConfig
 from mp_api.metrics import MetricsMiddleware
 from mp_api.problems import handle_exception
-from mp_api.routes import admin, feedback, model, ops, predict
+from mp_api.routes import admin, feedback, model, ops, predict, reports
 from mp_api.routes.docs import docs_assets, docs_render_plugins
 from mp_api.services import Services
 from mp_core.settings import Settings
@@ -38,6 +38,7 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
         *model.build(services),
         *admin.build(services),
         *ops.build(services),
+        *reports.build(services),
     ]
     routes = frozenset(path for handler in handlers for path in handler.paths)
     assets = docs_assets()

@@ -98,6 +98,26 @@ class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
     errors: list[FieldError] | None = None
 
 
+class VersionSummary(msgspec.Struct, frozen=True):
+    """One kept model version as its manifest describes it (``metrics`` on held-out rows)."""
+
+    version: str
+    current: bool
+    created_at: str | None = None
+    algorithm: str | None = None
+    trained_by: str | None = None
+    selection_metric: str | None = None
+    metrics: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+class ModelVersions(msgspec.Struct, frozen=True):
+    """``GET /model/versions``: every kept version, oldest first."""
+
+    current: str | None
+    versions: list[VersionSummary]
+
+
 class ModelInfo(msgspec.Struct, frozen=True):
     """The serving model and the last retrain (``version`` is None before any training)."""
 
