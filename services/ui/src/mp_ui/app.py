@@ -64,6 +64,14 @@ def theme() -> gr.themes.Base:
         block_info_text_color_dark="*neutral_300",
         input_placeholder_color="*neutral_500",
         input_placeholder_color_dark="*neutral_400",
+        # White on teal-500 is 2.5:1; teal-700 is 5.5:1.
+        button_primary_background_fill="*primary_700",
+        button_primary_background_fill_hover="*primary_800",
+        button_primary_background_fill_dark="*primary_700",
+        button_primary_background_fill_hover_dark="*primary_800",
+        button_primary_text_color="white",
+        button_primary_text_color_dark="white",
+        color_accent="*primary_700",
     )
     return themed
 
@@ -219,13 +227,18 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
         for index, (to_previous, to_next) in enumerate(nav):
             if to_previous is not None:
                 to_previous.click(
-                    lambda *v, i=index - 1: show(i, (), *v), fields, step_outputs, queue=False
+                    lambda *v, i=index - 1: show(i, (), *v),
+                    fields,
+                    step_outputs,
+                    queue=False,
+                    show_progress="hidden",
                 ).then(None, js=FOCUS_STEP_JS)
             if index < len(STEPS) - 1:
                 to_next.click(
                     lambda *v, i=index: show(i + 1, STEPS[i].features, *v),
                     fields,
                     step_outputs,
+                    show_progress="hidden",
                 ).then(None, js=FOCUS_STEP_JS)
 
         def submit(*values: FormValue) -> list[Any]:
