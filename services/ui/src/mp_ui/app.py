@@ -272,8 +272,10 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
                 "",
             ]
 
+        # Any change counts, typed, pasted or set by a script (Start over clears ``memory``
+        # first, so its own changes find nothing to mark).
         for field in fields:
-            field.input(  # type: ignore[attr-defined]
+            field.change(  # type: ignore[attr-defined]
                 out_of_date,
                 memory,
                 [result, memory, actual, send, feedback_out],
