@@ -132,8 +132,8 @@ def word_field_error(message: str) -> FieldError:
         )
     elif rule.startswith("Expected a finite number"):
         shown = rule.rsplit(" ", 1)[-1]
-        allowed = spec.rule() if spec else "0 or 1" if field in _LABEL_FIELDS else "a number"
-        rule = f"{shown} is not allowed: JSON numbers must be finite (must be {allowed})"
+        expected = spec.rule() if spec else "0 or 1" if field in _LABEL_FIELDS else "a number"
+        rule = f"{shown} is not allowed: JSON numbers must be finite (must be {expected})"
     elif spec is not None:
         rule = f"{rule} (must be {spec.rule()})"
     elif field in _LABEL_FIELDS:
