@@ -48,17 +48,21 @@ def _algorithm(name: Any) -> Any:
     return name.replace("_", " ").capitalize() if isinstance(name, str) else name
 
 
-def _timestamp(value: Any) -> Any:
-    """An ISO time from the API as ``2026-05-01 14:03 UTC``; anything else unchanged."""
+def parse_utc(value: Any) -> datetime | None:
+    """An ISO-8601 time (``Z`` or an offset; none means UTC) as an aware UTC datetime."""
     if not isinstance(value, str):
-        return value
+        return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _timestamp(value: Any) -> Any:
+    """An ISO time from the API as ``2026-05-01 14:03 UTC``; anything else unchanged."""
+    moment = parse_utc(value)
+    return value if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _rows(pairs: list[tuple[str, Any]]) -> str:

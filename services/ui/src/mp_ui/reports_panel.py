@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from mp_ui.charts import line_chart
 from mp_ui.history import DriftPoint
+from mp_ui.panels import parse_utc
 from mp_ui.reports import ReportIndex
 
 #: What each file shows, in one line.
@@ -37,16 +38,6 @@ class RefreshPlan:
 
     schedule_hours: float | None
     can_request: bool
-
-
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _shown(moment: datetime) -> str:
@@ -83,7 +74,7 @@ def refresh_html(plan: RefreshPlan, made: datetime | None, now: datetime | None 
 
 def latest_html(summary: Mapping[str, Any]) -> str:
     """The latest run in words: when, the drift share, what moved and which way, accuracy."""
-    made = _when(summary.get("generated_at"))
+    made = parse_utc(summary.get("generated_at"))
     lines = [f"<p>Made on <strong>{_shown(made)}</strong>.</p>" if made else ""]
     found = summary.get("drift")
     drift: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
@@ -124,7 +115,7 @@ def drift_chart_html(points: Sequence[DriftPoint]) -> str:
     """Drift share over the kept runs, with the alarm level; nothing before two runs."""
     if len(points) < 2:
         return ""
-    labels = [_short(_when(p.generated_at), p.generated_at[:10]) for p in points]
+    labels = [_short(parse_utc(p.generated_at), p.generated_at[:10]) for p in points]
     threshold = next((p.threshold for p in reversed(points) if p.threshold is not None), None)
     chart = line_chart(
         "mp-drift-chart",
@@ -143,7 +134,7 @@ def reports_html(
     """The latest reports in words and a chart, the links, and how to get newer ones."""
     plan = plan or RefreshPlan(None, False)
     summary = index.summary or {}
-    refresh = refresh_html(plan, _when(summary.get("generated_at")))
+    refresh = refresh_html(plan, parse_utc(summary.get("generated_at")))
     if not index.files:
         return (
             '<section class="mp-reports"><h2>Monitoring reports</h2>'
