@@ -3,7 +3,8 @@
 axe-core comes from the ``axe-playwright-python`` package (its ``axe.min.js`` is injected as an
 inline script, so nothing is fetched). :func:`serious_violations` returns what a gate should
 fail on; :func:`text_contrasts` measures the contrast ratio of every visible text element that
-matches a selector against the background it is drawn on.
+matches a selector against the opaque background it is drawn on, and :func:`text_below` lists
+all text under a ratio.
 """
 
 from __future__ import annotations
@@ -50,8 +51,11 @@ CONTRAST_JS = """(selector) => {
     }
     return [255, 255, 255];
   };
+  const ownText = (el) => [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
   return [...document.querySelectorAll(selector)]
     .filter((el) => el.offsetParent !== null && el.textContent.trim())
+    .filter((el) => selector !== 'body *' || ownText(el))
+    .filter((el) => !el.closest('button:disabled, [aria-disabled="true"]'))
     .map((el) => {
       const fg = luminance(parse(getComputedStyle(el).color).slice(0, 3));
       const bg = luminance(background(el));
@@ -64,3 +68,16 @@ CONTRAST_JS = """(selector) => {
 def text_contrasts(page: Any, selector: str) -> list[tuple[str, float]]:
     """(text, contrast ratio) of each visible element matching ``selector``."""
     return [(text, float(ratio)) for text, ratio in page.evaluate(CONTRAST_JS, selector)]
+
+
+def text_below(page: Any, minimum: float = 4.5) -> list[str]:
+    """Every visible piece of text whose contrast is below ``minimum``, large text included.
+
+    axe's AA rule lets large text pass at 3:1; this measures each element that holds text of
+    its own (disabled controls are exempt, as WCAG allows).
+    """
+    return [
+        f"{text!r}: {ratio:.2f}:1"
+        for text, ratio in page.evaluate(CONTRAST_JS, "body *")
+        if ratio < minimum
+    ]

@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 
 from mp_core.client import MindPulseClient
 from mp_core.synthetic import Drift
-from testsupport.accessibility import serious_violations, text_contrasts
+from testsupport.accessibility import serious_violations, text_below, text_contrasts
 from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers
 from testsupport.browser import DESKTOP, PHONE, PageRecord, UiServer
 from testsupport.reporting import feedback_lines, write_feedback
@@ -85,6 +85,7 @@ def gate(page: Any, shots: Path, name: str) -> None:
         timeout=15_000,
     )
     assert serious_violations(page) == [], name
+    assert text_below(page, MIN_CONTRAST) == [], f"{name}: text below {MIN_CONTRAST}:1"
     low = [(t, r) for t, r in text_contrasts(page, SMALL_TEXT) if r < MIN_CONTRAST]
     assert low == [], f"{name}: text below {MIN_CONTRAST}:1"
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
@@ -159,6 +160,15 @@ def test_desktop_journey_passes_the_accessibility_gate_at_every_state(
     page, record = open_page(new_page, ui, DESKTOP)
     check = expect
     check(step_title(page)).to_have_text("About you")
+    # The gate can fail: the old hint grey (1.91:1 on white) is caught by both checks.
+    page.evaluate(
+        """() => { const probe = document.createElement('p'); probe.id = 'mp-probe';
+                   probe.style.color = 'rgb(187, 187, 194)'; probe.textContent = 'Step 1 of 4';
+                   document.querySelector('#mp-header').appendChild(probe); }"""
+    )
+    assert any("1.91" in line for line in text_below(page, MIN_CONTRAST))
+    assert any(line.startswith("color-contrast") for line in serious_violations(page))
+    page.evaluate("() => document.getElementById('mp-probe').remove()")
     gate(page, screenshot_dir, "desktop-1-about-you")
 
     # Nothing entered: every error in one style under its field, tied to it, focus on the first.
