@@ -9,6 +9,7 @@ msgspec-style message per bad field (``Expected `int` >= 16 - at `$.features.Age
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Annotated, Any, Final, get_args, get_origin, get_type_hints
@@ -56,6 +57,24 @@ def _is_struct(hint: Any) -> bool:
     return isinstance(hint, type) and issubclass(hint, msgspec.Struct)
 
 
+@functools.cache
+def _decoder(hint: Any) -> msgspec.json.Decoder[Any]:
+    """One decoder per field type, built once (building is what costs, not decoding)."""
+    return msgspec.json.Decoder(hint)
+
+
+def _judge(value: Any, hint: Any) -> None:
+    """Raise msgspec's ValidationError if ``value`` is not valid as ``hint``, as JSON would be."""
+    _decoder(hint).decode(msgspec.json.encode(value))
+
+
+@functools.cache
+def _struct_fields(kind: type[msgspec.Struct]) -> tuple[tuple[str, bool, Any], ...]:
+    """(JSON name, required, type) of each field, resolved once per request type."""
+    hints = get_type_hints(kind, include_extras=True)
+    return tuple((f.encode_name, f.required, hints[f.name]) for f in msgspec.structs.fields(kind))
+
+
 def _non_finite(value: Any) -> str | None:
     if isinstance(value, NonFinite):
         return value.text
@@ -88,7 +107,7 @@ def _check(value: Any, hint: Any, path: str, out: list[str]) -> None:
     if get_origin(core) is list and isinstance(value, list):
         if get_origin(hint) is Annotated:  # the list's own constraints (length) first
             try:
-                msgspec.convert(value, Annotated[list[Any], *get_args(hint)[1:]])
+                _judge(value, Annotated[list[Any], *get_args(hint)[1:]])
             except msgspec.ValidationError as exc:
                 out.append(_at(str(exc), path))
                 return
@@ -97,7 +116,7 @@ def _check(value: Any, hint: Any, path: str, out: list[str]) -> None:
             _check(element, item, f"{path}[{index}]", out)
         return
     try:
-        msgspec.convert(value, hint)
+        _judge(value, hint)
     except msgspec.ValidationError as exc:
         out.append(_at(str(exc), path))
 
@@ -105,18 +124,19 @@ def _check(value: Any, hint: Any, path: str, out: list[str]) -> None:
 def _check_struct(
     value: dict[str, Any], kind: type[msgspec.Struct], path: str, out: list[str]
 ) -> None:
-    hints = get_type_hints(kind, include_extras=True)
-    fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
-    config = kind.__struct_config__
-    for key in value:
-        if key not in fields and config.forbid_unknown_fields:
-            out.append(f"Object contains unknown field `{key}` - at `{path}`")
-    for name, info in fields.items():
-        if name not in value:
-            if info.required:
-                out.append(f"Object missing required field `{name}` - at `{path}`")
-            continue
-        _check(value[name], hints[info.name], f"{path}.{name}", out)
+    fields = _struct_fields(kind)
+    if kind.__struct_config__.forbid_unknown_fields:
+        known = {name for name, _, _ in fields}
+        out.extend(
+            f"Object contains unknown field `{key}` - at `{path}`"
+            for key in value
+            if key not in known
+        )
+    for name, required, hint in fields:
+        if name in value:
+            _check(value[name], hint, f"{path}.{name}", out)
+        elif required:
+            out.append(f"Object missing required field `{name}` - at `{path}`")
 
 
 def _at(message: str, path: str) -> str:
