@@ -50,7 +50,7 @@ def test_known_reports_are_served_fresh(client: httpx.Client) -> None:
 def test_anything_else_is_a_friendly_404(client: httpx.Client, name: str) -> None:
     response = client.get(f"/reports/{name}")
     assert response.status_code == 404
-    assert "just report" in response.text
+    assert "does not exist yet" in response.text and "just report" not in response.text
 
 
 def test_no_path_leads_out_of_the_reports_folder(client: httpx.Client) -> None:

@@ -14,7 +14,8 @@ from mp_api import __version__
 from mp_api.config import ApiConfig
 from mp_api.metrics import MetricsMiddleware
 from mp_api.problems import handle_exception
-from mp_api.routes import admin, feedback, model, ops, predict
+from mp_api.routes import admin, feedback, model, ops, predict, reports
+from mp_api.routes.docs import docs_assets, docs_render_plugins
 from mp_api.services import Services
 from mp_core.settings import Settings
 
@@ -37,14 +38,16 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
         *model.build(services),
         *admin.build(services),
         *ops.build(services),
+        *reports.build(services),
     ]
     routes = frozenset(path for handler in handlers for path in handler.paths)
+    assets = docs_assets()
 
     def with_metrics(app: ASGIApp) -> ASGIApp:
         return MetricsMiddleware(app, routes)
 
     return Litestar(
-        route_handlers=handlers,
+        route_handlers=[*handlers, assets],
         exception_handlers={Exception: handle_exception},
         middleware=[with_metrics],
         on_startup=[services.start],
@@ -54,6 +57,7 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
             version=__version__,
             description=DESCRIPTION,
             path="/schema",
+            render_plugins=docs_render_plugins(),
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(

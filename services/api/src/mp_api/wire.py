@@ -75,14 +75,47 @@ class RollbackDone(msgspec.Struct, frozen=True):
     previous: str | None
 
 
+class FieldError(msgspec.Struct, frozen=True):
+    """One bad field of a request: its name, the rule it breaks, and where it is in the body."""
+
+    field: str
+    rule: str
+    path: str
+
+
 class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
-    """Every 4xx/5xx body: a code, what was wrong, and where (``field``) by which ``rule``."""
+    """Every 4xx/5xx body: a code, what was wrong, and where (``field``) by which ``rule``.
+
+    An invalid body lists every bad field in ``errors``; the first one is also given in
+    ``field``, ``rule`` and ``path``, as before the list existed.
+    """
 
     error: str
     detail: str
     field: str | None = None
     rule: str | None = None
     path: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class VersionSummary(msgspec.Struct, frozen=True):
+    """One kept model version as its manifest describes it (``metrics`` on held-out rows)."""
+
+    version: str
+    current: bool
+    created_at: str | None = None
+    algorithm: str | None = None
+    trained_by: str | None = None
+    selection_metric: str | None = None
+    metrics: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+class ModelVersions(msgspec.Struct, frozen=True):
+    """``GET /model/versions``: every kept version, oldest first."""
+
+    current: str | None
+    versions: list[VersionSummary]
 
 
 class ModelInfo(msgspec.Struct, frozen=True):

@@ -52,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
         help="drift share threshold for this run (default: DRIFT_THRESHOLD, 0.3)",
     )
     parser.add_argument(
+        "--if-requested",
+        action="store_true",
+        help="write the reports only when a report request is pending (POST /reports/request), "
+        "then clear it",
+    )
+    parser.add_argument(
+        "--watch-requests",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help="keep running: every SECONDS, write the reports when a request is pending",
+    )
+    parser.add_argument(
         "--keep", type=int, default=10, help="history runs to keep (default 10; 0 = no history)"
     )
     parser.add_argument("--verbose", action="store_true", help="debug logs, tracebacks on bugs")
@@ -81,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.drift_check:
             return _drift_check(settings)
+        if args.watch_requests is not None:
+            return _watch_requests(settings, args.keep, args.watch_requests)
+        if args.if_requested:
+            return _report_if_requested(settings, args.keep)
         return _report(settings, args.keep)
     except (InvalidDataset, FeedbackStoreError) as exc:
         log.error("bad input", extra={"reason": str(exc)})
@@ -132,6 +149,44 @@ def _report(settings: Settings, keep: int) -> int:
         print(f"Note: {warning}")
     print(f"Done in {summary['timings_seconds']['total']:.1f} s")
     return EXIT_OK
+
+
+def _report_if_requested(settings: Settings, keep: int) -> int:
+    from mp_core.report_requests import clear_request, pending_request
+
+    requested = pending_request(settings.data_dir)
+    if requested is None:
+        print("No report request pending. Nothing to do.")
+        return EXIT_OK
+    log.info("report request", extra={"requested_at": requested})
+    code = _report(settings, keep)
+    if code == EXIT_OK:
+        clear_request(settings.data_dir, requested)
+    return code
+
+
+def _watch_requests(settings: Settings, keep: int, seconds: float) -> int:
+    """Serve report requests until stopped (Ctrl-C or SIGTERM)."""
+    import signal
+    import time
+
+    if not seconds > 0:
+        print("error: --watch-requests must be above 0 seconds", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from mp_core.report_requests import pending_request
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_OK))
+    log.info("watching report requests", extra={"every_seconds": seconds})
+    try:
+        while True:
+            if pending_request(settings.data_dir) is not None:
+                try:
+                    _report_if_requested(settings, keep)
+                except Exception as exc:  # one failed run must not stop the watcher
+                    log.error("report run failed", extra={"reason": repr(exc)})
+            time.sleep(seconds)
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
 def _drift_check(settings: Settings) -> int:

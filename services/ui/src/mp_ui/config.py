@@ -33,6 +33,8 @@ class UiConfig:
     model_refresh_interval: float = MODEL_REFRESH_INTERVAL
     api_timeout: float = API_TIMEOUT
     health_timeout: float = HEALTH_TIMEOUT
+    #: Hours between scheduled report runs (the Airflow DAG runs every 6); None: no schedule.
+    report_schedule_hours: float | None = None
 
     @property
     def port(self) -> int:
@@ -63,9 +65,26 @@ class UiConfig:
             ) from None
         if down <= 0:
             raise ConfigError("environment variable UI_STATUS_INTERVAL: must be above 0")
+        schedule = _positive_hours(env.get("REPORT_SCHEDULE_HOURS"))
         return cls(
+            report_schedule_hours=schedule,
             settings=settings,
             host=host,
             support_resources_file=Path(support) if support else None,
             status_interval_down=down,
         )
+
+
+def _positive_hours(raw: str | None) -> float | None:
+    """``REPORT_SCHEDULE_HOURS``: unset or empty for no schedule, otherwise hours above 0."""
+    if not raw:
+        return None
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = 0.0
+    if not hours > 0 or hours == float("inf"):
+        raise ConfigError(
+            f"environment variable REPORT_SCHEDULE_HOURS: expected hours above 0, got {raw!r}"
+        )
+    return hours

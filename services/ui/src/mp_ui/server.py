@@ -16,15 +16,15 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from mp_core.support import SupportResources, load_support_resources
 from mp_ui.actions import PageActions
-from mp_ui.app import NUMERIC_JS, build_page, page_css, theme
+from mp_ui.app import build_page, page_css, page_js, theme
 from mp_ui.config import UiConfig
 from mp_ui.reports import MEDIA_TYPES, REPORT_ROUTE, report_path
 
 NOT_FOUND_PAGE = (
     "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Report not found</title>"
     "</head><body style='font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto'>"
-    "<h1>This report does not exist yet</h1><p>Make the reports with <code>just report</code>, "
-    "then open them again from the Reports tab.</p></body></html>"
+    "<h1>This report does not exist yet</h1><p>The reports appear once the reporting job has "
+    "run. The Reports tab of the page says how new ones are made here.</p></body></html>"
 )
 
 
@@ -70,6 +70,6 @@ def create_app(config: UiConfig, support: SupportResources | None = None) -> Fas
         enable_monitoring=False,
         theme=theme(),
         css=page_css(),
-        js=NUMERIC_JS,
+        js=page_js(),
     )
     return mounted

@@ -1,4 +1,4 @@
-"""``GET /health``, ``GET /live`` and ``GET /model``."""
+"""``GET /health``, ``GET /live``, ``GET /model`` and ``GET /model/versions``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from litestar.openapi import ResponseSpec
 from mp_api import jobs
 from mp_api.registry import NO_MODEL
 from mp_api.services import Services
-from mp_api.wire import Health, ModelInfo
+from mp_api.wire import Health, ModelInfo, ModelVersions, VersionSummary
 from mp_core import tracking
-from mp_core.errors import ModelUnavailable
+from mp_core.artifacts import ArtifactStore
+from mp_core.errors import CorruptArtifact, ModelUnavailable
 
 
 def build(services: Services) -> list[HTTPRouteHandler]:
@@ -82,4 +83,40 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             retrain=retrain,
         )
 
-    return [health, live, model_info]
+    @get(
+        "/model/versions",
+        summary="Every kept model version with its held-out metrics (read-only)",
+        tags=["model"],
+    )
+    async def model_versions() -> ModelVersions:
+        return await anyio.to_thread.run_sync(lambda: list_versions(registry.store))
+
+    return [health, live, model_info, model_versions]
+
+
+def list_versions(store: ArtifactStore) -> ModelVersions:
+    """What each kept version's manifest says; an unreadable one says why instead."""
+    try:
+        current = store.current_version()
+    except CorruptArtifact:
+        current = None
+    summaries = []
+    for version in store.versions():
+        try:
+            manifest = store.manifest(version)
+        except CorruptArtifact as exc:
+            summaries.append(VersionSummary(version, version == current, problem=str(exc)))
+            continue
+        metrics = manifest.get("metrics")
+        summaries.append(
+            VersionSummary(
+                version=version,
+                current=version == current,
+                created_at=manifest.get("created_at"),
+                algorithm=manifest.get("algorithm"),
+                trained_by=manifest.get("trained_by"),
+                selection_metric=manifest.get("selection_metric"),
+                metrics=metrics if isinstance(metrics, dict) else None,
+            )
+        )
+    return ModelVersions(current=current, versions=summaries)

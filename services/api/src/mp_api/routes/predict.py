@@ -64,7 +64,7 @@ def _from_bytes(decoder: msgspec.json.Decoder[Any], answer: Callable[[Any], Any]
         try:
             data = decode(body)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise describe_invalid_body(exc) from None
+            raise describe_invalid_body(exc, body, decoder.type) from None
         return encode(answer(data))
 
     return endpoint
