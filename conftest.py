@@ -6,4 +6,5 @@ pytest_plugins = [
     "testsupport.api",
     "testsupport.mlflow",
     "testsupport.browser",
+    "testsupport.docker",
 ]

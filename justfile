@@ -36,6 +36,11 @@ rollback: sync
 test *args: sync lint typecheck
     {{uv}} run --frozen pytest {{args}}
 
+# Build every image (all profiles) and run the stack on a Docker engine: installs what is missing (Debian, root), starts dockerd when none answers.
+test-containers *args: sync
+    .ci/container-tools
+    {{uv}} run --frozen pytest -m containers infra/tests/containers {{args}}
+
 # Lint and format check.
 lint: sync
     {{uv}} run --frozen ruff check .
