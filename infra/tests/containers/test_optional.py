@@ -88,7 +88,9 @@ def test_airflow_is_healthy_and_lists_both_dags(optional_stack: ComposeStack) ->
 
     def listed() -> set[str] | None:
         out = optional_stack.exec("airflow", "airflow", "dags", "list", "--output", "json")
-        found = {dag["dag_id"] for dag in json.loads(out[out.index("[") :])}
+        # Airflow logs its warnings on stdout too; the listing is the line holding a JSON array.
+        listing = next((line for line in out.splitlines() if line.startswith("[{")), "[]")
+        found = {dag["dag_id"] for dag in json.loads(listing)}
         return found if found >= DAGS else None
 
     assert wait_for(listed, 300, "both DAGs listed", 10.0) >= DAGS

@@ -10,20 +10,11 @@ import httpx
 
 from infra.tests.containers.conftest import wait_for
 from mp_core.client import FeedbackAck, MindPulseClient
+from mp_core.contract import EXAMPLE_PROFILE
 
 RETRAIN_TIMEOUT = 600.0
 
-PROFILE: dict[str, Any] = {
-    "Gender": "Female",
-    "Age": 21,
-    "Department": "Science",
-    "CGPA": 3.1,
-    "Study_Hours": 5.0,
-    "Sleep_Duration": 5.5,
-    "Social_Media_Hours": 4.0,
-    "Physical_Activity": 60.0,
-    "Stress_Level": 9,
-}
+PROFILE: dict[str, Any] = EXAMPLE_PROFILE
 
 
 def marked_profile(marker: int) -> dict[str, Any]:
