@@ -88,7 +88,7 @@ def optional_stack(
 
 @pytest.fixture(scope="session", autouse=True)
 def container_figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    """Write what was measured where CI keeps test artifacts, and print it."""
+    """Write what was measured where CI keeps test artifacts."""
     yield FIGURES
     if not FIGURES:
         return
@@ -96,9 +96,6 @@ def container_figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]
     folder = Path(os.environ.get("MP_TEST_ARTIFACTS") or request.config.rootpath / "test-results")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "container-figures.json").write_text(text + "\n")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"container figures: {json.dumps(FIGURES, sort_keys=True)}")
 
 
 # Building every image and starting a stack take minutes on a small machine; the first test of a
