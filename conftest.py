@@ -7,4 +7,5 @@ pytest_plugins = [
     "testsupport.mlflow",
     "testsupport.browser",
     "testsupport.proxy",
+    "testsupport.docker",
 ]

@@ -21,8 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "infra" / "compose" / "compose.yaml"
 # Folders the containers bind-mount from the repo; the services run as this uid.
 MOUNTED_DIRS = ("data", "artifacts", "reports")
-# Folders bind-mounted only by a profile's services (COMPOSE_PROFILES): created here, because a
-# source folder Docker creates itself belongs to root and uid 1000 could not write it.
+# Folders bind-mounted only by a profile's services (COMPOSE_PROFILES), checked like the others.
 PROFILE_DIRS = {"tracking": ("data/mlflow",)}
 # Every profile of compose.yaml. `down` and `logs` name them all: Compose neither stops nor shows
 # the containers of a service whose profile is off (they are not orphans either).
@@ -108,16 +107,20 @@ def member_versions(repo_root: Path = REPO_ROOT) -> dict[str, str]:
 
 
 def prepare_mounts(repo_root: Path = REPO_ROOT, profiles: Collection[str] = ()) -> list[str]:
-    """Create the bind-mounted folders (with those of the active ``profiles``); return a warning
-    for each one uid 1000 cannot write."""
+    """A warning for each existing bind-mounted folder (with those of the active ``profiles``)
+    that uid 1000 cannot write. Missing folders are left to compose: Docker creates them and the
+    ``prepare-folders`` service hands them to uid 1000 (a folder created here would belong to the
+    user running this, which uid 1000 may not write)."""
     warnings: list[str] = []
     extra = [name for profile in sorted(profiles) for name in PROFILE_DIRS.get(profile, ())]
     for name in (*MOUNTED_DIRS, *extra):
         folder = repo_root / name
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            continue
         status = folder.stat()
         world_writable = bool(status.st_mode & 0o002)
-        if status.st_uid != CONTAINER_UID and not world_writable:
+        docker_made = status.st_uid == 0 and not any(folder.iterdir())
+        if status.st_uid != CONTAINER_UID and not world_writable and not docker_made:
             warnings.append(
                 f"{name}/ is owned by uid {status.st_uid}; the containers run as uid "
                 f"{CONTAINER_UID} and cannot write it. Fix with: "
