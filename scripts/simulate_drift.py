@@ -254,7 +254,9 @@ def _verdicts(name: str, rows_a: int, points: list[Point], promotions: list[dict
                         if p.bayes - p.accuracy <= gap), None)  # fmt: skip
         result["rows_to_target"] = reached
         result["target_met"] = reached is not None and reached <= budget
-        result["target"] = f"within {100 * gap:.0f} points of Bayes after <= {budget:,} rows of world B"
+        result["target"] = (
+            f"within {100 * gap:.0f} points of Bayes after <= {budget:,} rows of world B"
+        )
     elif name == "covariate":
         worst = max(p.bayes - p.accuracy for p in after)
         result["worst_gap_points"] = round(100 * worst, 2)
@@ -308,11 +310,17 @@ def print_result(result: dict[str, Any]) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simulate_drift.py", description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
-    parser.add_argument("--quick", action="store_true", help="small sizes, for CI (targets not expected)")
-    parser.add_argument("--url", help="drive this running API instead of starting one (one scenario)")
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, for CI (targets not expected)"
+    )
+    parser.add_argument(
+        "--url", help="drive this running API instead of starting one (one scenario)"
+    )
     parser.add_argument("--out", type=Path, default=Path("reports") / "drift_simulation")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--candidates", help="RETRAIN_CANDIDATES for the started API (default: all)")
+    parser.add_argument(
+        "--candidates", help="RETRAIN_CANDIDATES for the started API (default: all)"
+    )
     return parser  # fmt: skip
 
 
