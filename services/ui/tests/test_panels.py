@@ -105,3 +105,17 @@ def test_only_known_report_names_resolve(tmp_path: Path) -> None:
 def test_summary_items_flatten_one_level_and_skip_lists() -> None:
     items = summary_items({"a": 1.234567, "b": {"c": True, "d": {"e": 1}}, "f": [1], "g": None})
     assert items == [("a", "1.235"), ("b.c", "yes"), ("g", "-")]
+
+
+def test_last_retrain_shows_the_gate_reason_and_the_training_data() -> None:
+    html = retrain_html(
+        {
+            "state": "succeeded",
+            "decision": "promoted",
+            "reason": "on 400 held-out recent feedback rows, challenger f1 0.70 vs champion 0.66",
+            "policy": "trains on the newest 5,000 feedback rows at most",
+        },
+        False,
+    )
+    assert "Training data" in html and "newest 5,000 feedback rows" in html
+    assert "held-out recent feedback rows" in html
