@@ -17,8 +17,8 @@ feedback is held out and the gate scores on the base dataset's test split, which
 trains on.
 
 :func:`gate`, the promotion rule. Champion and challenger are scored on the same held-out rows;
-a paired bootstrap of the difference (challenger minus champion, the rows resampled together)
-gives a one-sided lower bound at :data:`DEFAULT_CONFIDENCE`. The challenger is promoted when
+a paired bootstrap of the difference (challenger minus champion, the rows resampled together,
+:data:`DEFAULT_RESAMPLES` times) gives a one-sided lower bound at :data:`DEFAULT_CONFIDENCE`. The challenger is promoted when
 that bound is at least ``-tolerance``: with 95 % confidence it is not worse than the champion
 by more than the tolerance.
 """
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 HeldOut = Literal["recent_feedback", "base_split"]
 DEFAULT_CONFIDENCE: Final = 0.95
 DEFAULT_RESAMPLES: Final = 1000
-_CHUNK: Final = 100  # resamples drawn at once: bounds memory on the 20,000-row base split
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,28 +197,44 @@ def _bootstrap_difference(
     resamples: int,
     seed: int,
 ) -> np.ndarray:
-    """Challenger minus champion on ``resamples`` paired resamples of the same rows."""
+    """Challenger minus champion on ``resamples`` paired resamples (n rows drawn from n)."""
+    rng = np.random.default_rng(seed)
+    if metric == "roc_auc":
+        return _bootstrap_auc(actual, champion, challenger, resamples, rng)
+    champion_says = (champion > 0.5).astype(np.int64)
+    challenger_says = (challenger > 0.5).astype(np.int64)
+    # Accuracy, F1, precision and recall depend on each row only through (actual, champion's
+    # answer, challenger's answer): eight kinds of row. Drawing n rows with replacement is then
+    # one multinomial draw over the eight counts, exact and independent of n.
+    kind = actual * 4 + champion_says * 2 + challenger_says
+    counts = np.bincount(kind, minlength=8)
+    draws = rng.multinomial(len(actual), counts / counts.sum(), size=resamples).astype(np.float64)
+    cells = np.arange(8)
+    cell_actual, cell_champion, cell_challenger = cells // 4, (cells // 2) % 2, cells % 2
+    challenger_scores = metric_from_counts(metric, draws, cell_actual, cell_challenger)
+    return np.asarray(
+        challenger_scores - metric_from_counts(metric, draws, cell_actual, cell_champion)
+    )
+
+
+def _bootstrap_auc(
+    actual: np.ndarray,
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    resamples: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """ROC AUC needs the probabilities themselves: rows redrawn as weights, one resample at a time."""
     from sklearn.metrics import roc_auc_score
 
-    rng = np.random.default_rng(seed)
-    differences: list[np.ndarray] = []
-    for start in range(0, resamples, _CHUNK):
-        size = min(_CHUNK, resamples - start)
-        # Poisson(1) counts per row: the standard large-sample stand-in for drawing n of n.
-        counts = rng.poisson(1.0, (size, len(actual))).astype(np.float64)
-        if metric == "roc_auc":
-            chunk = [
-                roc_auc_score(actual, challenger, sample_weight=row)
-                - roc_auc_score(actual, champion, sample_weight=row)
-                for row in counts
-            ]
-            differences.append(np.asarray(chunk))
-            continue
+    differences = []
+    for _ in range(resamples):
+        weight = np.bincount(rng.integers(0, len(actual), len(actual)), minlength=len(actual))
         differences.append(
-            metric_from_counts(metric, counts, actual, (challenger > 0.5).astype(np.int64))
-            - metric_from_counts(metric, counts, actual, (champion > 0.5).astype(np.int64))
+            roc_auc_score(actual, challenger, sample_weight=weight)
+            - roc_auc_score(actual, champion, sample_weight=weight)
         )
-    return np.concatenate(differences)
+    return np.asarray(differences)
 
 
 def gate(
