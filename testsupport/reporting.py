@@ -51,6 +51,23 @@ def feedback_lines(
     return lines
 
 
+def environment_for(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    token: str | None,
+    api_url: str = "http://127.0.0.1:9",  # nothing listens there
+) -> None:
+    """Point ``mindpulse-report`` run in this process at ``settings``' folders and ``api_url``."""
+    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("ARTIFACTS_DIR", str(settings.artifacts_dir))
+    monkeypatch.setenv("REPORTS_DIR", str(settings.reports_dir))
+    monkeypatch.setenv("API_URL", api_url)
+    if token is None:
+        monkeypatch.delenv("ADMIN_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("ADMIN_TOKEN", token)
+
+
 def write_feedback(path: Path, lines: list[bytes], *, extra: bytes = b"") -> None:
     """Write a production file: header, ``lines``, then ``extra`` raw bytes (bad rows)."""
     path.parent.mkdir(parents=True, exist_ok=True)

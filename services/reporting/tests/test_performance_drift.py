@@ -15,7 +15,7 @@ from mp_reporting.cli import EXIT_OK, EXIT_RETRAIN_REQUESTED, main
 from mp_reporting.performance_drift import check_performance
 from mp_reporting.reports import build_reports
 from testsupport.api import ADMIN_TOKEN, ApiServers
-from testsupport.reporting import feedback_lines, write_feedback
+from testsupport.reporting import environment_for, feedback_lines, write_feedback
 
 MANIFEST = {"metrics": {"accuracy": 0.80}}
 
@@ -47,14 +47,6 @@ def test_a_small_drop_or_too_few_rows_requests_nothing() -> None:
     assert not none.detected and "no held-out accuracy" in none.reason
 
 
-def _environment(monkeypatch: pytest.MonkeyPatch, settings: Settings, url: str) -> None:
-    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("ARTIFACTS_DIR", str(settings.artifacts_dir))
-    monkeypatch.setenv("REPORTS_DIR", str(settings.reports_dir))
-    monkeypatch.setenv("API_URL", url)
-    monkeypatch.setenv("ADMIN_TOKEN", ADMIN_TOKEN)
-
-
 def test_concept_drift_moves_no_feature_yet_requests_a_retrain(
     start_api: ApiServers, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -62,7 +54,7 @@ def test_concept_drift_moves_no_feature_yet_requests_a_retrain(
     # The same students, a changed relation: the model's answers go wrong, the features do not move.
     lines = feedback_lines(api.settings, 1000, seed=13, concept=SCREEN_TIME_CONCEPT)
     write_feedback(api.settings.prod_data_path, lines)
-    _environment(monkeypatch, api.settings, api.url)
+    environment_for(monkeypatch, api.settings, ADMIN_TOKEN, api.url)
 
     assert main(["--drift-check"]) == EXIT_RETRAIN_REQUESTED
 
@@ -78,7 +70,7 @@ def test_a_stationary_world_requests_nothing_and_the_summary_says_why(
 ) -> None:
     settings = make_settings()
     write_feedback(settings.prod_data_path, feedback_lines(settings, 1000, seed=11))
-    _environment(monkeypatch, settings, "http://127.0.0.1:9")  # nothing listens: never called
+    environment_for(monkeypatch, settings, ADMIN_TOKEN)  # nothing listens: never called
 
     assert main(["--drift-check"]) == EXIT_OK
     assert "Performance drift: no" in capsys.readouterr().out
