@@ -116,3 +116,7 @@ report *args: sync
 # Drift of the raw features over DRIFT_THRESHOLD -> POST /retrain (ADMIN_TOKEN, API_URL). Exit 0 no drift, 10 retrain requested, 11 one already running, 1 failure, 2 bad input.
 drift-check *args: sync
     {{uv}} run --frozen mindpulse-report --drift-check {{args}}
+
+# The adaptation curve: a real API fed by one world then another (concept, covariate, stationary); JSON + PNG in reports/drift_simulation. [--quick] [--scenario NAME] [--url URL]
+simulate-drift *args: sync
+    {{uv}} run --frozen python scripts/simulate_drift.py {{args}}

@@ -209,3 +209,17 @@ def test_only_known_report_names_resolve(tmp_path: Path) -> None:
     assert report_path(tmp_path, "../etc/passwd") is None
     assert report_path(tmp_path, "data_drift.html") is None
     assert set(REPORT_FILES) >= {"data_quality.html", "classification_performance.html"}
+
+
+def test_last_retrain_shows_the_gate_reason_and_the_training_data() -> None:
+    html = retrain_html(
+        {
+            "state": "succeeded",
+            "decision": "promoted",
+            "reason": "on 400 held-out recent feedback rows, challenger f1 0.70 vs champion 0.66",
+            "policy": "trains on the newest 5,000 feedback rows at most",
+        },
+        False,
+    )
+    assert "Training data" in html and "newest 5,000 feedback rows" in html
+    assert "held-out recent feedback rows" in html

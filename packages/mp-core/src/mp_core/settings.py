@@ -14,6 +14,8 @@ DEFAULT_DRIFT_THRESHOLD = 0.3
 DEFAULT_RETRAIN_MIN_ROWS = 1000
 DEFAULT_MAX_BATCH = 10_000
 DEFAULT_PROMOTION_TOLERANCE = 0.01
+DEFAULT_PERFORMANCE_DROP = 0.03
+DEFAULT_PERFORMANCE_MIN_ROWS = 500
 DEFAULT_API_PORT = 8080
 DEFAULT_UI_PORT = 8081
 
@@ -32,6 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     drift_threshold: float = DEFAULT_DRIFT_THRESHOLD
     retrain_min_rows: int = DEFAULT_RETRAIN_MIN_ROWS
     promotion_tolerance: float = DEFAULT_PROMOTION_TOLERANCE
+    performance_drop: float = DEFAULT_PERFORMANCE_DROP  # accuracy points that call a retrain
+    performance_min_rows: int = DEFAULT_PERFORMANCE_MIN_ROWS
     selection_metric: Literal["f1", "accuracy", "roc_auc", "precision", "recall"] = "f1"
     max_batch: int = DEFAULT_MAX_BATCH
     api_host: str = "127.0.0.1"

@@ -1,10 +1,10 @@
 """The retrain job: ``python -m mp_api.retrain`` (or ``mindpulse-api retrain``), its own process.
 
-Training data is the base dataset plus every feedback row (its ``actual`` as the target). The
-current model (champion) and the new one (challenger) are judged on the same held-out rows:
-the base dataset's test split, which no model trains on, plus the newest 20 % of feedback, which
-is newer than anything the champion saw. The challenger is promoted unless it is worse than the
-champion by more than ``PROMOTION_TOLERANCE`` on the selection metric. The job runs niced with
+What it trains on and how the challenger is judged are mp-core's plain functions
+(:func:`mp_core.retraining.plan_retrain`, the recency policy: recent feedback weighed most, a
+sample of the base dataset as a prior; :func:`mp_core.retraining.gate`: champion and challenger
+on the same held-out rows, recent feedback once there is enough, with a confidence bound and
+``PROMOTION_TOLERANCE``); this module reads the inputs and records the outcome. The job runs niced with
 one thread (SCHED_IDLE where Linux offers it), holds the retrain lock for its whole life (see :mod:`mp_api.jobs`) and records
 what it did in ``retrain_status.json``; whatever happens, the current model keeps serving.
 """
@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import fcntl
 import logging
-import math
 import os
 import sys
 import time
@@ -65,79 +64,44 @@ def base_frame(settings: Settings) -> pd.DataFrame:
     return frame
 
 
-def holdout_mask(base_target: np.ndarray, n_feedback: int, seed: int, share: float) -> np.ndarray:
-    """Base rows of the usual test split, then the newest ``share`` of the feedback rows."""
-    from mp_core.training import DEFAULT_TEST_SIZE, split_rows
-
-    base = split_rows(base_target, DEFAULT_TEST_SIZE, seed)
-    recent = np.zeros(n_feedback, dtype=bool)
-    n_recent = math.ceil(n_feedback * share) if n_feedback else 0
-    if n_recent:
-        recent[-n_recent:] = True
-    return np.concatenate([base, recent])
-
-
-def _score_champion(settings: Settings, holdout: pd.DataFrame) -> tuple[dict[str, Any], str]:
-    """Metrics of the current model on ``holdout``; raises when there is none or it is unusable."""
+def _champion_probability(
+    settings: Settings, holdout: pd.DataFrame
+) -> tuple[np.ndarray | None, dict[str, Any], str | None]:
+    """The current model's probabilities on ``holdout`` and what it is; None when unusable."""
     from mp_core.artifacts import ArtifactStore
+    from mp_core.errors import CorruptArtifact, ModelUnavailable
     from mp_core.schema import FEATURE_NAMES, TARGET
     from mp_core.training import classification_metrics
 
-    bundle = ArtifactStore(settings.artifacts_dir).load_bundle()
+    try:
+        bundle = ArtifactStore(settings.artifacts_dir).load_bundle()
+    except (ModelUnavailable, CorruptArtifact) as exc:
+        return None, {"error": str(exc)}, None
     z = bundle.preprocessor.transform(holdout[list(FEATURE_NAMES)])
-    probability = bundle.model.predict_proba(z)[:, 1]
+    probability = np.asarray(bundle.model.predict_proba(z)[:, 1])
     metrics = classification_metrics(holdout[TARGET].to_numpy(), probability)
-    return {"version": bundle.version, "algorithm": bundle.manifest.get("algorithm"),
-            "metrics": metrics}, bundle.version  # fmt: skip
-
-
-def decide(
-    champion: float | None, challenger: float | None, tolerance: float, metric: str
-) -> tuple[bool, str]:
-    """Promote unless the challenger is worse than the champion by more than ``tolerance``."""
-    if champion is None:
-        return True, "no usable champion: the challenger becomes current"
-    chal = challenger if challenger is not None else 0.0
-    if chal >= champion - tolerance:
-        return True, (
-            f"challenger {metric} {chal:.4f} >= champion {champion:.4f} - tolerance {tolerance:g}"
-        )
-    return False, (
-        f"challenger {metric} {chal:.4f} is worse than champion {champion:.4f} "
-        f"by more than the tolerance {tolerance:g}"
-    )
+    described = {"version": bundle.version, "algorithm": bundle.manifest.get("algorithm"),
+                 "metrics": metrics}  # fmt: skip
+    return probability, described, bundle.version
 
 
 def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -> dict[str, Any]:
-    """Train a challenger, compare, maybe promote; return the final status fields."""
-    import pandas as pd
-
-    from mp_core.errors import CorruptArtifact, ModelUnavailable
+    """Train a challenger under the recency policy, gate it, maybe promote; return the status."""
     from mp_core.publish import promote_version, save_version
-    from mp_core.schema import TARGET
+    from mp_core.retraining import RecencyPolicy, gate, plan_retrain
+    from mp_core.schema import FEATURE_NAMES, TARGET
     from mp_core.tracking import log_training
     from mp_core.training import TrainConfig, train
 
-    base = base_frame(settings)
+    policy = RecencyPolicy(holdout_share=config.feedback_holdout)
     feedback = feedback_frame(settings)
-    frame = pd.concat([base, feedback], ignore_index=True)
-    mask = holdout_mask(
-        base[TARGET].to_numpy(dtype=np.int64), len(feedback), settings.seed, config.feedback_holdout
-    )
-    holdout = frame[mask]
-    status["rows"] = {
-        "base": len(base),
-        "feedback": len(feedback),
-        "train": int((~mask).sum()),
-        "holdout": int(mask.sum()),
-        "holdout_feedback": int(mask[len(base) :].sum()),
-    }
+    plan = plan_retrain(base_frame(settings), feedback, policy, settings.seed)
+    holdout = plan.frame[plan.test_mask]
+    status["rows"] = plan.rows
+    status["policy"] = policy.describe()
+    status["held_out"] = plan.held_out
     metric = settings.selection_metric
-    try:
-        champion, champion_version = _score_champion(settings, holdout)
-        champion_score = champion["metrics"].get(metric)
-    except (ModelUnavailable, CorruptArtifact) as exc:
-        champion, champion_version, champion_score = {"error": str(exc)}, None, None
+    champion_probability, champion, champion_version = _champion_probability(settings, holdout)
     status["champion"] = champion
 
     def report(step: str, done: int, total: int) -> None:
@@ -145,14 +109,15 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
         jobs.write_status(settings.artifacts_dir, status)
 
     result = train(
-        frame,
+        plan.frame,
         TrainConfig(
             seed=settings.seed,
             selection_metric=metric,
             candidates=config.retrain_candidates,  # type: ignore[arg-type]
             n_jobs=1,
         ),
-        test_mask=mask,
+        test_mask=plan.test_mask,
+        sample_weight=plan.sample_weight,
         progress=report,
     )
     status["challenger"] = {
@@ -160,12 +125,22 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
         "metrics": result.metrics,
         "candidates": {c.algorithm: c.metrics.get(metric) for c in result.candidates},
     }
-    promote, reason = decide(
-        champion_score, result.metrics.get(metric), settings.promotion_tolerance, metric
+    challenger_probability = result.model.predict_proba(
+        result.preprocessor.transform(holdout[list(FEATURE_NAMES)])
+    )[:, 1]
+    decision = gate(
+        holdout[TARGET].to_numpy(),
+        champion_probability,
+        challenger_probability,
+        metric=metric,
+        tolerance=settings.promotion_tolerance,
+        held_out=plan.held_out,
+        seed=settings.seed,
     )
-    status["reason"] = reason
+    status["gate"] = decision.as_dict()
+    status["reason"] = decision.reason
     status.pop("step", None)
-    if not promote:
+    if not decision.promote:
         status["decision"] = "kept_champion"
         status["state"] = "rejected"
         log_training(settings, None, result, decision=status)  # no-op without MLflow
@@ -176,10 +151,12 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
         "feedback_rows": len(feedback),
         "replaces": champion_version,
         "champion_metrics": champion.get("metrics"),
+        "retrain_policy": status["policy"],
+        "gate": status["gate"],
     }
     version = save_version(settings, result, extra=extra)
     status["challenger"]["version"] = version
-    promote_version(settings, version, result, frame)  # verifies the bundle before switching
+    promote_version(settings, version, result, plan.frame)  # verifies the bundle first
     status["decision"] = "promoted"
     status["state"] = "succeeded"
     log_training(settings, version, result, decision=status)  # no-op without MLflow

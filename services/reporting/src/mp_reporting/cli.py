@@ -4,8 +4,15 @@ Exit codes (stable; the retrain DAG and ``just drift-check`` rely on them):
 
 ==  =========================================================================================
 0   reports written (gaps are stated in them) / drift check: no drift, or too few rows to judge
-10  drift check: drift over the threshold, retrain requested and accepted (HTTP 202)
-11  drift check: drift over the threshold, a retrain is already running (HTTP 409)
+10  drift check: drift over the threshold or performance drift, retrain requested and accepted
+    (HTTP 202)
+11  drift check: drift over the threshold or performance drift, a retrain is already running
+    (HTTP 409)
+
+The drift check asks for a retrain when the share of drifted raw features is over
+``DRIFT_THRESHOLD``, or when the serving model's accuracy on its newest feedback fell more than
+``PERFORMANCE_DROP`` below its held-out accuracy, over at least ``PERFORMANCE_MIN_ROWS`` rows
+(:mod:`mp_reporting.performance_drift`).
 1   failure: the API could not be reached or refused, a file could not be written, a bug
 2   bad input: configuration, missing reference data, columns that do not match the contract
 ==  =========================================================================================
@@ -42,8 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--drift-check",
         action="store_true",
-        help="only compute the share of drifted raw features; above DRIFT_THRESHOLD, "
-        "POST /retrain to API_URL with ADMIN_TOKEN (writes no report)",
+        help="only compute the share of drifted raw features and the serving model's accuracy "
+        "drop on recent feedback; above DRIFT_THRESHOLD or PERFORMANCE_DROP, POST /retrain to "
+        "API_URL with ADMIN_TOKEN (writes no report)",
     )
     parser.add_argument(
         "--threshold",
@@ -145,6 +153,10 @@ def _report(settings: Settings, keep: int) -> int:
         )
         for column in drift["drifted_columns"]:
             print(f"  - {drift['features']['columns'][column]['description']}")
+    performance = summary["performance_drift"]
+    print(
+        f"Performance drift: {'yes' if performance['detected'] else 'no'} ({performance['reason']})"
+    )
     for warning in summary["warnings"]:
         print(f"Note: {warning}")
     print(f"Done in {summary['timings_seconds']['total']:.1f} s")
@@ -194,26 +206,42 @@ def _drift_check(settings: Settings) -> int:
     from mp_reporting.retrain import request_retrain
 
     check = check_drift(settings)
-    if check.share is None:
-        print(f"No drift verdict: {check.reason}. Nothing to do.")
+    performance = check.performance
+    performance_line = (
+        f"Performance drift: {'yes' if performance.detected else 'no'} ({performance.reason})."
+    )
+    if check.share is None and not performance.detected:
+        print(f"No drift verdict: {check.reason}. {performance_line} Nothing to do.")
         log.info("drift check", extra={"verdict": "too_few_rows", "rows": check.production_rows})
         return EXIT_OK
     line = (
-        f"Drifted raw features: {len(check.drifted_columns)} of {check.columns} "
+        "Drifted raw features: not judged"
+        if check.share is None
+        else f"Drifted raw features: {len(check.drifted_columns)} of {check.columns} "
         f"(share {check.share:.0%}, threshold {check.threshold:.0%}; {check.production_rows} "
         "production rows)"
     )
-    if not check.detected:
-        print(f"No drift. {line}")
-        log.info("drift check", extra={"verdict": "no_drift", "share": check.share})
+    if not check.retrain_needed:
+        print(f"No drift. {line}. {performance_line}")
+        log.info(
+            "drift check",
+            extra={"verdict": "no_drift", "share": check.share, "accuracy_drop": performance.drop},
+        )
         return EXIT_OK
-    print(f"Drift detected. {line}")
+    headline = "Drift detected" if check.detected else "Performance drift detected"
+    print(f"{headline}. {line}. {performance_line}")
     for description in check.drifted_columns.values():
         print(f"  - {description}")
     answer = request_retrain(settings.api_url, settings.admin_token)
+    verdict = "drift" if check.detected else "performance_drift"
     log.info(
         "drift check",
-        extra={"verdict": "drift", "share": check.share, "retrain": answer.status},
+        extra={
+            "verdict": verdict,
+            "share": check.share,
+            "accuracy_drop": performance.drop,
+            "retrain": answer.status,
+        },
     )
     if answer.status == "accepted":
         print(f"Retrain requested from {settings.api_url}: accepted ({answer.body})")

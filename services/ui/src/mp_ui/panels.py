@@ -187,6 +187,7 @@ def retrain_html(retrain: Any, running: bool) -> str:
                 ("State", retrain.get("state")),
                 ("Decision", decision_words(retrain)),
                 ("Rule applied", retrain.get("reason") or retrain.get("error")),
+                ("Training data", retrain.get("policy")),
                 ("Trigger", retrain.get("trigger")),
                 ("Started", _timestamp(retrain.get("started_at"))),
                 ("Finished", _timestamp(retrain.get("finished_at"))),
