@@ -78,7 +78,9 @@ class HttpLimits:
     retry_after_seconds: int = 1
 
 
-def parse_hosts(text: str | None, default: Iterable[str] = DEFAULT_ALLOWED_HOSTS) -> tuple[str, ...]:
+def parse_hosts(
+    text: str | None, default: Iterable[str] = DEFAULT_ALLOWED_HOSTS
+) -> tuple[str, ...]:
     """A comma-separated allowlist (``name`` or ``name:port``; ``*`` allows any), lower case."""
     names = tuple(part.strip().lower() for part in (text or "").split(",") if part.strip())
     return names or tuple(default)

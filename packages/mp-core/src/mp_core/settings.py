@@ -42,6 +42,14 @@ def env_value(env: Mapping[str, str], name: str) -> str | None:
     return text.strip("\r\n") or None
 
 
+def env_count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1 from ``NAME`` (``default`` when unset)."""
+    text = env.get(name) or str(default)
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"environment variable {name}: a whole number of at least 1")
+    return int(text)
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Every knob of the platform; see `.env.example` for what each one does."""
 

@@ -9,7 +9,7 @@ from typing import Final, Literal
 import msgspec
 
 from mp_core.http_guard import HttpLimits, parse_hosts
-from mp_core.settings import ConfigError
+from mp_core.settings import ConfigError, env_count
 from mp_core.training import CANDIDATES
 
 DEFAULT_MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB for /predict and /feedback
@@ -61,7 +61,9 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
             ) from None
         return cls(
             allowed_hosts=parse_hosts(env.get("API_ALLOWED_HOSTS")),
-            limits=HttpLimits(max_concurrent=_positive(env, "API_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT)),
+            limits=HttpLimits(
+                max_concurrent=env_count(env, "API_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT)
+            ),
             server=server,  # type: ignore[arg-type]
             bench_ceiling=(env.get("MP_BENCH_CEILING") or "").lower() in ("1", "true", "yes"),
             retrain_candidates=candidates or CANDIDATES,
@@ -71,10 +73,3 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     def batch_body_bytes(self, max_batch: int) -> int:
         """Body limit of ``/predict/batch``: room for ``MAX_BATCH`` rows, never below 1 MiB."""
         return max(self.max_body_bytes, max_batch * BATCH_BYTES_PER_ROW)
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    text = env.get(name) or str(default)
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
-        raise ConfigError(f"environment variable {name}: a whole number of at least 1")
-    return int(text)
