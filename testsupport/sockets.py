@@ -11,6 +11,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MIB = 1 << 20
 
@@ -111,6 +112,15 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def check_base_headers(answers: dict[str, Any]) -> None:
+    """Every httpx answer in ``answers`` carries the headers every response gets."""
+    from mp_core.http_guard import BASE_HEADERS
+
+    for name, answer in answers.items():
+        for header, value in BASE_HEADERS:
+            assert answer.headers[header] == value, (name, header)
 
 
 def slow_body_head(path: str, length: int = 1000) -> bytes:

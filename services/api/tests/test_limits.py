@@ -15,6 +15,7 @@ from mp_core.http_guard import API_CSP, DOCS_CSP, HttpLimits
 from testsupport.api import EXAMPLE, ApiServer, ApiServers
 from testsupport.sockets import (
     MIB,
+    check_base_headers,
     huge_head,
     idle,
     open_slow_body,
@@ -139,10 +140,7 @@ def test_every_answer_carries_the_security_headers(api: ApiServer) -> None:
             "docs": http.get("/schema"),
             "swagger": http.get("/schema/swagger"),
         }
-    for name, answer in answers.items():
-        assert answer.headers["x-content-type-options"] == "nosniff", name
-        assert answer.headers["x-frame-options"] == "DENY", name
-        assert answer.headers["referrer-policy"] == "no-referrer", name
+    check_base_headers(answers)
     for name in ("predict", "error", "health"):
         assert answers[name].headers["content-security-policy"] == API_CSP
     for name in ("docs", "swagger"):
