@@ -18,6 +18,7 @@ see :mod:`mp_core.uvicorn_limits` and the API's granian settings.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 DEFAULT_ALLOWED_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
+SWEEP_SECONDS: Final = 1.0
 
 #: Headers every response carries (the JSON API, the page, the reports).
 BASE_HEADERS: Final = (
@@ -110,7 +112,9 @@ def page_headers(report_prefix: str) -> Callable[[str], Headers]:
     return headers
 
 
+@functools.cache
 def _headers(csp: str) -> Headers:
+    """Encoded once per policy: this runs on every request."""
     pairs = [*BASE_HEADERS, ("content-security-policy", csp)]
     return [(name.encode(), value.encode()) for name, value in pairs]
 
@@ -133,6 +137,21 @@ class HttpGuard:
         self.headers_for = headers_for
         self.refused_paths = refused_paths
         self.in_flight = 0
+        # A handful of Host values reach a server: answer each once.
+        self._host_ok = functools.lru_cache(maxsize=64)(
+            functools.partial(host_allowed, allowed=allowed_hosts)
+        )
+        # Exchanges waiting for body bytes. One sweep a second ends those past their deadline:
+        # cheaper than a timer per request, at the price of up to a second of lateness.
+        self.waiting: set[_Exchange] = set()
+        self._sweeping = False
+
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for exchange in [e for e in self.waiting if e.deadline <= now]:
+            exchange.expire()
+        loop.call_later(SWEEP_SECONDS, self._sweep)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -140,7 +159,7 @@ class HttpGuard:
             return
         extra = self.headers_for(scope.get("path", ""))
         host = _header(scope, b"host")
-        if host is None or not host_allowed(host, self.allowed_hosts):
+        if host is None or not self._host_ok(host):
             shown = "no Host header" if host is None else f"Host {host[:100]!r}"
             await _answer(
                 scope, send, 400, extra,
@@ -151,7 +170,7 @@ class HttpGuard:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        if any(scope.get("path", "").startswith(p) for p in self.refused_paths):
+        if self.refused_paths and scope.get("path", "").startswith(self.refused_paths):
             await _answer(scope, send, 404, extra, "not found", field="path", rule="not served")
             return
         if self.in_flight >= self.limits.max_concurrent:
@@ -162,9 +181,12 @@ class HttpGuard:
                 rule=f"at most {self.limits.max_concurrent} requests at once",
             )  # fmt: skip
             return
+        if not self._sweeping:
+            self._sweeping = True
+            asyncio.get_running_loop().call_later(SWEEP_SECONDS, self._sweep)
         self.in_flight += 1
         try:
-            await _Exchange(self.app, scope, receive, send, extra, self.limits).run()
+            await _Exchange(self, scope, receive, send, extra).run()
         finally:
             self.in_flight -= 1
 
@@ -173,47 +195,59 @@ class _Exchange:
     """One request: the body under its deadline, the headers added to the response."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        extra: Headers,
-        limits: HttpLimits,
+        self, guard: HttpGuard, scope: Scope, receive: Receive, send: Send, extra: Headers
     ) -> None:
-        self.app, self.scope, self._receive, self._send = app, scope, receive, send
+        self.guard = guard
+        self.scope, self._receive, self._send = scope, receive, send
         self.extra = extra
-        self.limits = limits
         self.body_done = False
         self.started = False
         self.timed_out = False
-        self.deadline = asyncio.get_running_loop().time() + limits.body_seconds
+        self.task: asyncio.Task[Any] | None = None
+        self.deadline = asyncio.get_running_loop().time() + guard.limits.body_seconds
 
     async def run(self) -> None:
-        await self.app(self.scope, self.receive, self.send)
+        await self.guard.app(self.scope, self.receive, self.send)
+
+    def expire(self) -> None:
+        """Past the deadline while waiting for the body: wake the waiting receive."""
+        if not self.timed_out and self.task is not None:
+            self.timed_out = True
+            self.task.cancel()
 
     async def receive(self) -> Message:
         if self.timed_out:
             return {"type": "http.disconnect"}
         if self.body_done:
             return await self._receive()  # waiting for a disconnect: no deadline
-        remaining = self.deadline - asyncio.get_running_loop().time()
+        self.task = asyncio.current_task()
+        self.guard.waiting.add(self)
         try:
-            message = await asyncio.wait_for(self._receive(), max(remaining, 0.0))
-        except TimeoutError:
-            self.timed_out = True
-            if not self.started:
-                seconds = f"{self.limits.body_seconds:g}"
-                await _answer(
-                    self.scope, self._send, 408, self.extra,
-                    f"the request body did not arrive within {seconds} s",
-                    field="body", rule=f"send the whole body within {seconds} s",
-                )  # fmt: skip
-                self.started = True
-            return {"type": "http.disconnect"}
+            message = await self._receive()
+        except asyncio.CancelledError:
+            if not self._expired() or self.task is None:
+                raise
+            self.task.uncancel()  # the cancel was the deadline's, not the server's
+            return await self._too_slow()
+        finally:
+            self.guard.waiting.discard(self)
         if message["type"] != "http.request" or not message.get("more_body", False):
             self.body_done = True
         return message
+
+    def _expired(self) -> bool:
+        return self.timed_out  # set by expire() while receive was waiting
+
+    async def _too_slow(self) -> Message:
+        if not self.started:
+            self.started = True
+            seconds = f"{self.guard.limits.body_seconds:g}"
+            await _answer(
+                self.scope, self._send, 408, self.extra,
+                f"the request body did not arrive within {seconds} s",
+                field="body", rule=f"send the whole body within {seconds} s",
+            )  # fmt: skip
+        return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
         if self.timed_out:
