@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mp_core.artifacts import ArtifactStore
+from mp_core.errors import CorruptArtifact
 from mp_core.settings import Settings
 
 BENCH_ROWS: Final = 100_000
@@ -53,7 +54,10 @@ def _describe(root: Path, trained_now: bool) -> BenchModel | None:
     store = ArtifactStore(settings_under(root).artifacts_dir)
     if store.current_version() is None:
         return None
-    manifest = store.verify()
+    try:
+        manifest = store.verify()
+    except CorruptArtifact:  # e.g. signed with another key, or before manifests were signed
+        return None
     train_rows = int(manifest.get("training_rows", 0))
     test_rows = int(manifest.get("test_rows", 0))
     if train_rows + test_rows != BENCH_ROWS:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal
 
 import numpy as np
 
@@ -167,9 +167,9 @@ def save_fastpath(arrays: Arrays, path: Path) -> None:
         np.savez(handle, allow_pickle=False, **arrays)
 
 
-def load_fastpath(path: Path) -> FastScorer:
+def load_fastpath(source: Path | BinaryIO) -> FastScorer:
     """Load arrays written by :func:`save_fastpath`; object arrays are refused, nothing runs."""
-    with np.load(path, allow_pickle=False) as data:
+    with np.load(source, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
     return FastScorer(arrays)
 

@@ -24,6 +24,34 @@ class ConfigError(ValueError):
     """An environment variable holds a value MindPulse cannot use."""
 
 
+def env_value(env: Mapping[str, str], name: str) -> str | None:
+    """``NAME`` from ``env``, or the contents of the file named by ``NAME_FILE`` (a Docker or
+    Kubernetes secret); None when neither is set. Setting both is refused: one must win silently
+    otherwise, and a stale value in ``.env`` would shadow the secret."""
+    value = env.get(name) or None
+    path = env.get(f"{name}_FILE") or None
+    if path is None:
+        return value
+    if value is not None:
+        raise ConfigError(f"environment variables {name} and {name}_FILE: set only one of them")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"environment variable {name}_FILE: cannot read {path} ({exc.strerror})"
+        ) from None
+    # Secret files usually end with a newline that is not part of the secret.
+    return text.strip("\r\n") or None
+
+
+def env_count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1 from ``NAME`` (``default`` when unset)."""
+    text = env.get(name) or str(default)
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"environment variable {name}: a whole number of at least 1")
+    return int(text)
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Every knob of the platform; see `.env.example` for what each one does."""
 
@@ -43,7 +71,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_workers: int = 1
     ui_port: int = DEFAULT_UI_PORT
     api_url: str = f"http://127.0.0.1:{DEFAULT_API_PORT}"
-    admin_token: str | None = None
+    admin_token: str | None = None  # or ADMIN_TOKEN_FILE
+    model_signing_key: str | None = None  # or MODEL_SIGNING_KEY_FILE; None: a per-user key file
     log_format: Literal["text", "json"] = "text"
     support_resources_file: Path | None = None  # another country's helplines (JSON)
     seed: int = 42
@@ -74,8 +103,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         env = os.environ if environ is None else environ
         raw: dict[str, object] = {}
         for info in msgspec.structs.fields(cls):
-            value = env.get(info.name.upper())
-            if value is None or value == "":
+            value = env_value(env, info.name.upper())
+            if value is None:
                 continue
             raw[info.name] = value
         try:

@@ -17,6 +17,7 @@ from mp_api.problems import handle_exception
 from mp_api.routes import admin, feedback, model, ops, predict, reports
 from mp_api.routes.docs import docs_assets, docs_render_plugins
 from mp_api.services import Services
+from mp_core.http_guard import HttpGuard, api_headers
 from mp_core.settings import Settings
 
 DESCRIPTION: Final = (
@@ -26,6 +27,18 @@ DESCRIPTION: Final = (
     "Errors are JSON bodies naming the field and the rule: "
     '{"error": ..., "detail": ..., "field": ..., "rule": ...}.'
 )
+
+
+def create_guarded_app(settings: Settings, config: ApiConfig) -> ASGIApp:
+    """The app behind the HTTP guard (Host allowlist, concurrency cap, body deadline, security
+    headers): what the servers run."""
+    guard = HttpGuard(
+        create_app(settings, config),  # type: ignore[arg-type]
+        limits=config.limits,
+        allowed_hosts=config.allowed_hosts,
+        headers_for=api_headers,
+    )
+    return guard  # type: ignore[return-value]
 
 
 def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from mp_api.config import MULTIPROC_ENV, ApiConfig
 from mp_core.feedback import FeedbackStore
+from mp_core.http_guard import HttpLimits
 from mp_core.logs import configure_logging
 from mp_core.settings import ConfigError, Settings
 
@@ -43,16 +44,17 @@ def serve(args: argparse.Namespace, settings: Settings, config: ApiConfig) -> in
     )  # fmt: skip
     try:
         if server == "granian":
-            _run_granian(host, port, workers, settings.log_format)
+            _run_granian(host, port, workers, config.limits)
         else:
-            _run_uvicorn(host, port, workers)
+            _run_uvicorn(host, port, workers, config.limits)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
-def _run_granian(host: str, port: int, workers: int, log_format: str) -> None:
-    from granian.constants import Interfaces, Loops
+def _run_granian(host: str, port: int, workers: int, limits: HttpLimits) -> None:
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -69,11 +71,21 @@ def _run_granian(host: str, port: int, workers: int, log_format: str) -> None:
         log_access=False,
         respawn_failed_workers=True,
         backlog=2048,
+        # HTTP/1.1 only: h2c would accept 16 MiB of headers per stream by default.
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(limits.header_seconds * 1000),
+            keep_alive=True,
+            # hyper answers 431 when a head outgrows its read buffer (8 KiB at the least).
+            max_buffer_size=max(limits.header_bytes, 8192),
+        ),
     ).serve()
 
 
-def _run_uvicorn(host: str, port: int, workers: int) -> None:
+def _run_uvicorn(host: str, port: int, workers: int, limits: HttpLimits) -> None:
     import uvicorn
+
+    from mp_core.uvicorn_limits import uvicorn_options
 
     uvicorn.run(
         APP_FACTORY,
@@ -82,9 +94,9 @@ def _run_uvicorn(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
         log_level="warning",
         access_log=False,
+        **uvicorn_options(limits),  # httptools with a head size cap and deadline
     )
 
 

@@ -8,12 +8,14 @@ from typing import Final, Literal
 
 import msgspec
 
-from mp_core.settings import ConfigError
+from mp_core.http_guard import HttpLimits, parse_hosts
+from mp_core.settings import ConfigError, env_count
 from mp_core.training import CANDIDATES
 
 DEFAULT_MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB for /predict and /feedback
 BATCH_BYTES_PER_ROW: Final = 512  # a generous upper bound for one profile as JSON
 DEFAULT_FEEDBACK_HOLDOUT: Final = 0.2
+DEFAULT_MAX_CONCURRENT: Final = 64  # requests in flight per worker; /predict takes ~1 ms each
 #: prometheus_client's shared-storage folder; ``mindpulse-api serve`` sets it for its workers.
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -21,13 +23,16 @@ Server = Literal["granian", "uvicorn"]
 
 
 class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """``API_SERVER``, ``MP_BENCH_CEILING``, ``RETRAIN_CANDIDATES``, ``API_MAX_BODY_BYTES``."""
+    """``API_SERVER``, ``MP_BENCH_CEILING``, ``RETRAIN_CANDIDATES``, ``API_MAX_BODY_BYTES``,
+    ``API_ALLOWED_HOSTS``, ``API_MAX_CONCURRENT``."""
 
     server: Server = "uvicorn"  # measured faster for /predict (services/api/README.md)
     bench_ceiling: bool = False
     retrain_candidates: tuple[str, ...] = CANDIDATES
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     feedback_holdout: float = DEFAULT_FEEDBACK_HOLDOUT
+    allowed_hosts: tuple[str, ...] = parse_hosts(None)
+    limits: HttpLimits = HttpLimits(max_concurrent=DEFAULT_MAX_CONCURRENT)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiConfig:
@@ -55,6 +60,10 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
                 "environment variable API_MAX_BODY_BYTES: not a whole number"
             ) from None
         return cls(
+            allowed_hosts=parse_hosts(env.get("API_ALLOWED_HOSTS")),
+            limits=HttpLimits(
+                max_concurrent=env_count(env, "API_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT)
+            ),
             server=server,  # type: ignore[arg-type]
             bench_ceiling=(env.get("MP_BENCH_CEILING") or "").lower() in ("1", "true", "yes"),
             retrain_candidates=candidates or CANDIDATES,

@@ -110,6 +110,8 @@ def child_environment(settings: Settings, config: ApiConfig) -> dict[str, str]:
     env = dict(os.environ)
     for name, value in msgspec.structs.asdict(settings).items():
         key = name.upper()
+        if env.get(f"{key}_FILE"):
+            continue  # a secret read from a file: the job reads the same file, not a copy in env
         if value is None:
             env.pop(key, None)
         else:

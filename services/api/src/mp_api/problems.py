@@ -8,6 +8,7 @@ traceback in the body (and the fuzz tests make sure no client input gets there).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Final
 
 import msgspec
@@ -36,6 +37,15 @@ ERROR_CODES: Final[dict[int, str]] = {
     503: "unavailable",
 }
 _LABEL_FIELDS: Final = frozenset({"prediction", "actual"})
+# An absolute path: a slash not following a word character, a dot, a colon or another slash
+# (so URLs and relative names stay), then folders; the last part is kept.
+_ABSOLUTE_PATH: Final = re.compile(r"(?<![\w.:/~])/(?:[\w.@+-]+/)*([\w.@+-]*)")
+
+
+def public_text(text: str) -> str:
+    """``text`` for an unauthenticated client: absolute paths cut to their last part (the logs
+    keep them whole). Where the server keeps its files is nobody else's business."""
+    return _ABSOLUTE_PATH.sub(lambda match: match.group(1) or "(folder)", text)
 
 
 class ApiProblem(Exception):
@@ -157,7 +167,7 @@ def invalid_profile(exc: InvalidProfile) -> ApiProblem:
 
 
 def unavailable(reason: str) -> ApiProblem:
-    return ApiProblem(503, reason, error="model_unavailable")
+    return ApiProblem(503, public_text(reason), error="model_unavailable")
 
 
 def to_response(problem: ApiProblem) -> Response[Any]:
@@ -181,7 +191,7 @@ def problem_for(exc: Exception) -> ApiProblem | None:
         return describe_invalid_body(exc)
     if isinstance(exc, FeedbackStoreError):
         log.error("feedback_store_error", extra={"error": str(exc)})
-        return ApiProblem(503, f"feedback store unavailable: {exc}")
+        return ApiProblem(503, public_text(f"feedback store unavailable: {exc}"))
     return None
 
 

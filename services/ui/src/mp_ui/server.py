@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Final
 
 import gradio as gr
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
+from mp_core.http_guard import HttpGuard, page_headers
 from mp_core.support import SupportResources, load_support_resources
 from mp_ui.actions import PageActions
 from mp_ui.app import build_page, page_css, page_js, theme
@@ -32,6 +34,22 @@ NOT_FOUND_PAGE = (
     "<h1>This report does not exist yet</h1><p>The reports appear once the reporting job has "
     "run. The Reports tab of the page says how new ones are made here.</p></body></html>"
 )
+
+
+#: The page sends no files: Gradio's upload routes are not served at all.
+REFUSED_PATHS: Final = ("/gradio_api/upload",)
+
+
+def create_guarded_app(config: UiConfig, support: SupportResources) -> HttpGuard:
+    """The page's app behind the HTTP guard (Host allowlist, concurrency cap, body deadline,
+    security headers on the page and the reports, no uploads): what uvicorn runs."""
+    return HttpGuard(
+        create_app(config, support),  # type: ignore[arg-type]
+        limits=config.limits,
+        allowed_hosts=config.allowed_hosts,
+        headers_for=page_headers(REPORT_ROUTE),
+        refused_paths=REFUSED_PATHS,
+    )
 
 
 def create_app(config: UiConfig, support: SupportResources | None = None) -> FastAPI:
@@ -74,6 +92,7 @@ def create_app(config: UiConfig, support: SupportResources | None = None) -> Fas
         pwa=False,
         mcp_server=False,
         enable_monitoring=False,
+        max_file_size=1,  # bytes; the upload routes are refused anyway (REFUSED_PATHS)
         theme=theme(),
         css=page_css(),
         js=page_js(),

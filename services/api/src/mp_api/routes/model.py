@@ -8,6 +8,7 @@ from litestar.handlers import HTTPRouteHandler, get
 from litestar.openapi import ResponseSpec
 
 from mp_api import jobs
+from mp_api.problems import public_text
 from mp_api.registry import NO_MODEL
 from mp_api.services import Services
 from mp_api.wire import Health, ModelInfo, ModelVersions, VersionSummary
@@ -30,14 +31,14 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         try:
             loaded = registry.current()
         except ModelUnavailable as exc:
-            body = Health(status="unavailable", reason=str(exc) or NO_MODEL)
+            body = Health(status="unavailable", reason=public_text(str(exc) or NO_MODEL))
             return Response(body, status_code=503)
         return Response(
             Health(
                 status="ok",
                 model_version=loaded.version,
                 algorithm=loaded.manifest.get("algorithm"),
-                reason=registry.failure,  # set when a newer version failed to load
+                reason=_public(registry.failure),  # set when a newer version failed to load
             )
         )
 
@@ -49,6 +50,8 @@ def build(services: Services) -> list[HTTPRouteHandler]:
     async def model_info() -> ModelInfo:
         loaded = registry.peek()
         retrain = jobs.read_status(artifacts_dir)
+        if retrain is not None and isinstance(retrain.get("error"), str):
+            retrain["error"] = public_text(retrain["error"])
         running = jobs.is_running(artifacts_dir)
         # count() waits for the feedback lock, which a writer holds across its fsync.
         feedback_total = await anyio.to_thread.run_sync(services.feedback.count)
@@ -56,7 +59,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             return ModelInfo(
                 serving=False,
                 version=None,
-                load_error=registry.failure or NO_MODEL,
+                load_error=public_text(registry.failure or NO_MODEL),
                 feedback_total=feedback_total,
                 feedback_since_training=feedback_total,
                 retrain_running=running,
@@ -74,7 +77,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             metrics=manifest.get("metrics"),
             training_rows=manifest.get("training_rows"),
             trained_by=manifest.get("trained_by"),
-            load_error=registry.failure,
+            load_error=_public(registry.failure),
             mlflow_run=tracking.run_for_version(services.settings, loaded.version),
             feedback_total=feedback_total,
             feedback_at_training=at_training,
@@ -105,7 +108,9 @@ def list_versions(store: ArtifactStore) -> ModelVersions:
         try:
             manifest = store.manifest(version)
         except CorruptArtifact as exc:
-            summaries.append(VersionSummary(version, version == current, problem=str(exc)))
+            summaries.append(
+                VersionSummary(version, version == current, problem=public_text(str(exc)))
+            )
             continue
         metrics = manifest.get("metrics")
         summaries.append(
@@ -120,3 +125,7 @@ def list_versions(store: ArtifactStore) -> ModelVersions:
             )
         )
     return ModelVersions(current=current, versions=summaries)
+
+
+def _public(text: str | None) -> str | None:
+    return None if text is None else public_text(text)
