@@ -14,7 +14,7 @@ from mp_api import __version__
 from mp_api.config import ApiConfig
 from mp_api.metrics import MetricsMiddleware
 from mp_api.problems import handle_exception
-from mp_api.routes import admin, feedback, model, ops, predict
+from mp_api.routes import admin, feedback, model, ops, predict, v2
 from mp_api.services import Services
 from mp_core.settings import Settings
 
@@ -37,8 +37,9 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
         *model.build(services),
         *admin.build(services),
         *ops.build(services),
+        *v2.build(services),
     ]
-    routes = frozenset(path for handler in handlers for path in handler.paths)
+    routes = frozenset(path for handler in handlers for path in handler.paths) | v2.metric_paths()
 
     def with_metrics(app: ASGIApp) -> ASGIApp:
         return MetricsMiddleware(app, routes)
