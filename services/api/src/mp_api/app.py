@@ -10,7 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp
 
-from mp_api import __version__
+from mp_api import __version__, metrics
 from mp_api.config import ApiConfig
 from mp_api.metrics import MetricsMiddleware
 from mp_api.problems import handle_exception
@@ -48,7 +48,8 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
         route_handlers=handlers,
         exception_handlers={Exception: handle_exception},
         middleware=[with_metrics],
-        on_startup=[services.start],
+        on_startup=[services.start, metrics.start_flushing],
+        on_shutdown=[metrics.flush_pending],
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="MindPulse API",

@@ -17,7 +17,7 @@ from mp_api.problems import ApiProblem, describe_invalid_body
 from mp_api.raw import Endpoint, raw_route
 from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
-from mp_api.wire import BatchRequest, BatchRows, PredictRequest
+from mp_api.wire import BatchRequest, BatchRows, PredictRequest, PredictRow
 from mp_core.contract import BatchPrediction, Prediction
 from mp_core.fastpath import CATEGORY_LEVELS, predicted_class
 from mp_core.schema import NUMERIC_FEATURES
@@ -75,7 +75,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
     max_batch = services.settings.max_batch
     batch_limit = services.config.batch_body_bytes(max_batch)
 
-    def answer_one(data: PredictRequest) -> Prediction:
+    def answer_one(data: PredictRequest | PredictRow) -> Prediction:
         loaded = registry.current()
         probability = loaded.scorer.score_profile(data.features)
         label = predicted_class(probability)
@@ -107,7 +107,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
     # The typed handlers document the routes (OpenAPI) and hold their settings; the raw route
     # middleware answers their requests from the same answer_* functions (see mp_api.raw).
     serve_one = raw_route(
-        _from_bytes(msgspec.json.Decoder(PredictRequest), answer_one),
+        _from_bytes(msgspec.json.Decoder(PredictRow), answer_one),
         services.config.max_body_bytes,
     )
     serve_batch = raw_route(_from_bytes(msgspec.json.Decoder(BatchRows), answer_batch), batch_limit)
