@@ -9,7 +9,9 @@ from services.api.bench.runner import Figures
 from services.api.bench.workload import BATCH_ROWS
 
 PREDICT_VS_BASELINE: Final = 15.0
-PREDICT_VS_CEILING: Final = 0.80
+PREDICT_VS_CEILING: Final = 0.90
+PREDICT_VS_PEERS: Final = 5.0
+BATCH_VS_PEERS: Final = 3.0
 BATCH_ROWS_PER_S: Final = 500_000.0
 RETRAIN_P99_RATIO: Final = 2.0
 WORKER_RSS_MB: Final = 150.0
@@ -44,14 +46,67 @@ def _clean(result: dict[str, Any]) -> bool:
     return int(result.get("errors", 0)) + int(result.get("non_2xx", 0)) == 0
 
 
+def measured_peers(figures: Figures) -> dict[str, dict[str, Any]]:
+    """The peers that ran (a peer that failed to install or start has an ``error``)."""
+    return {name: data for name, data in figures.peers.items() if "error" not in data}
+
+
+def fastest_peer(figures: Figures, phase: str, key: str) -> tuple[str, float]:
+    peers = measured_peers(figures)
+    if not peers:
+        return "none", 0.0
+    name = max(peers, key=lambda n: peers[n][phase][key])
+    return name, float(peers[name][phase][key])
+
+
+def best_batch(figures: Figures) -> tuple[str, float]:
+    """Our faster batch route: ``/predict/batch`` or the V2 infer route."""
+    api = figures.api
+    routes = {"/predict/batch": api["batch"]["rows_per_s"]}
+    if "v2_batch" in api:
+        routes["/v2/.../infer"] = api["v2_batch"]["rows_per_s"]
+    route = max(routes, key=lambda r: routes[r])
+    return route, float(routes[route])
+
+
+def _share(value: float, of: float) -> float:
+    return value / of if of > 0 else 0.0
+
+
 def ratios(figures: Figures) -> dict[str, float]:
     api = figures.api
     predict = api["predict"]["requests_per_s"]
-    return {
+    ceiling = figures.ceiling["predict"]
+    found = {
         "predict_vs_baseline": predict / figures.baseline["predict"]["requests_per_s"],
-        "predict_vs_ceiling": predict / figures.ceiling["predict"]["requests_per_s"],
+        "predict_vs_ceiling": predict / ceiling["requests_per_s"],
+        # CPU per request barely moves with other load: the same ratio, measured in CPU.
+        "predict_vs_ceiling_cpu": _share(
+            ceiling["cpu_us_per_request"], api["predict"]["cpu_us_per_request"]
+        ),
         "retrain_p99_vs_idle": api["retrain"]["p99_ratio"],
     }
+    if measured_peers(figures):
+        found["predict_vs_fastest_peer"] = _share(
+            predict, fastest_peer(figures, "predict", "requests_per_s")[1]
+        )
+        found["batch_vs_fastest_peer"] = _share(
+            best_batch(figures)[1], fastest_peer(figures, "batch", "rows_per_s")[1]
+        )
+    limit = figures.limit
+    if limit:
+        found["batch_vs_limit"] = _share(api["batch"]["rows_per_s"], limit["batch"]["rows_per_s"])
+        found["batch_vs_limit_cpu"] = _share(
+            limit["batch"]["limit_us"], api["batch"]["cpu_us_per_request"]
+        )
+        if "v2_batch" in api:
+            found["v2_batch_vs_limit"] = _share(
+                api["v2_batch"]["rows_per_s"], limit["v2"]["rows_per_s"]
+            )
+            found["v2_batch_vs_limit_cpu"] = _share(
+                limit["v2"]["limit_us"], api["v2_batch"]["cpu_us_per_request"]
+            )
+    return found
 
 
 def targets(figures: Figures) -> list[Target]:
@@ -64,6 +119,7 @@ def targets(figures: Figures) -> list[Target]:
             ("ceiling", figures.ceiling["predict"]),
             ("predict", api["predict"]),
             ("batch", api["batch"]),
+            *([("V2 batch", api["v2_batch"])] if "v2_batch" in api else []),
             ("feedback", api["feedback"]),
             ("during retrain", api["retrain"]["during"]),
         )
@@ -105,6 +161,29 @@ def targets(figures: Figures) -> list[Target]:
         ),
         _target("resident memory per API process", worst_rss, WORKER_RSS_MB, "max", "MB"),
     ]
+    single_peer, _ = fastest_peer(figures, "predict", "requests_per_s")
+    batch_peer, _ = fastest_peer(figures, "batch", "rows_per_s")
+    route, _ = best_batch(figures)
+    if figures.meta.get("peers"):
+        no_peer = "no peer could be measured" if single_peer == "none" else ""
+        found_targets += [
+            _target(
+                "/predict vs the fastest peer (single rows)",
+                found.get("predict_vs_fastest_peer", 0.0),
+                PREDICT_VS_PEERS,
+                "min",
+                "x",
+                no_peer or f"fastest: {single_peer}",
+            ),
+            _target(
+                "batch rows/s vs the fastest peer",
+                found.get("batch_vs_fastest_peer", 0.0),
+                BATCH_VS_PEERS,
+                "min",
+                "x",
+                no_peer or f"ours: {route}; fastest: {batch_peer}",
+            ),
+        ]
     if errors_note:
         found_targets.append(_target("failed requests", float(len(dirty)), 0, "max", "phases"))
     return found_targets
@@ -120,7 +199,13 @@ def _phases(figures: Figures) -> list[dict[str, Any]]:
         api["feedback"],
         api["retrain"]["idle"],
         api["retrain"]["during"],
+        *([api["v2_batch"]] if "v2_batch" in api else []),
         *[data[phase] for data in figures.servers.values() for phase in ("predict", "batch")],
+        *[
+            data[phase]
+            for data in measured_peers(figures).values()
+            for phase in ("predict", "batch")
+        ],
     ]
 
 
@@ -141,6 +226,8 @@ def as_json(figures: Figures) -> dict[str, Any]:
         "ceiling": figures.ceiling,
         "api": figures.api,
         "servers": {**figures.servers, "winner": server_winner(figures)},
+        "peers": figures.peers,
+        "limit": figures.limit,
         "ratios": ratios(figures),
         "other_load_cores_max": other_load(figures),
         "targets": [asdict(t) for t in found],
@@ -183,6 +270,7 @@ def render(figures: Figures) -> str:
         for name, data in figures.servers.items()
         if name != api["server"]
     ]
+    rows += [(data["label"][:34], data["predict"]) for data in measured_peers(figures).values()]
     for label, result in rows:
         lines.append(
             f"  {label:<34}{result['requests_per_s']:>7,.0f} {result['p50_ms']:>10.2f} "
@@ -190,6 +278,38 @@ def render(figures: Figures) -> str:
             f" {result['errors'] + result['non_2xx']:>7}"
         )
     batch, feedback, retrain = api["batch"], api["feedback"], api["retrain"]
+    lines += [
+        "",
+        f"  batches of {BATCH_ROWS} rows                rows/s     p50 ms     p99 ms  CPU us/row    RSS MB",
+    ]
+    batch_rows = [(f"MindPulse /predict/batch ({api['server']})", batch, api["memory"])]
+    if "v2_batch" in api:
+        batch_rows.append((f"MindPulse V2 infer ({api['server']})", api["v2_batch"], api["memory"]))
+    batch_rows += [
+        (data["label"][:34], data["batch"], data["memory"])
+        for data in measured_peers(figures).values()
+    ]
+    for label, result, memory in batch_rows:
+        lines.append(
+            f"  {label:<34}{result['rows_per_s']:>10,.0f} {result['p50_ms']:>10.2f} "
+            f"{result['p99_ms']:>10.2f} {result['cpu_us_per_request'] / BATCH_ROWS:>11.2f}"
+            f" {sum(p['rss_mb'] for p in memory):>9.1f}"
+        )
+    for name, data in figures.peers.items():
+        if "error" in data:
+            lines.append(f"  peer {name} not measured: {data['error'][:300]}")
+    limit = figures.limit
+    if limit:
+        lines += [
+            "",
+            f"  in-process limit (decode + score of one {BATCH_ROWS}-row body, no HTTP, one core):",
+        ]
+        for route, key in (("/predict/batch", "batch"), ("V2 infer", "v2")):
+            part = limit[key]
+            lines.append(
+                f"    {route:<16} decode {part['decode_us']:6.0f} us + score {part['score_us']:5.0f} us"
+                f" = {part['rows_per_s']:>11,.0f} rows/s; answer JSON {part['encode_us']:.0f} us"
+            )
     lines += [
         "",
         f"  batch scoring: {batch['rows_per_s']:,.0f} rows/s ({batch['requests_per_s']:,.1f} "
@@ -216,9 +336,25 @@ def render(figures: Figures) -> str:
     lines += [
         "",
         f"  ratios: /predict vs baseline x{found['predict_vs_baseline']:.1f}, vs ceiling "
-        f"{found['predict_vs_ceiling']:.0%}, p99 during retrain vs idle x"
+        f"{found['predict_vs_ceiling']:.0%} (in CPU per request: "
+        f"{found['predict_vs_ceiling_cpu']:.0%}), p99 during retrain vs idle x"
         f"{found['retrain_p99_vs_idle']:.2f}",
     ]
+    if "predict_vs_fastest_peer" in found:
+        lines.append(
+            f"  vs the fastest peer: /predict x{found['predict_vs_fastest_peer']:.1f}, "
+            f"batch rows/s x{found['batch_vs_fastest_peer']:.1f} ({best_batch(figures)[0]})"
+        )
+    if "batch_vs_limit" in found:
+        lines.append(
+            f"  HTTP batch throughput as a share of the in-process limit: /predict/batch "
+            f"{found['batch_vs_limit']:.0%} (CPU: {found['batch_vs_limit_cpu']:.0%})"
+            + (
+                f", V2 infer {found['v2_batch_vs_limit']:.0%} (CPU: {found['v2_batch_vs_limit_cpu']:.0%})"
+                if "v2_batch_vs_limit" in found
+                else ""
+            )
+        )
     winner = server_winner(figures)
     lines.append("  ASGI servers        /predict req/s  CPU us/req   batch rows/s  CPU us/row")
     for name, data in figures.servers.items():

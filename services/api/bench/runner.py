@@ -1,9 +1,10 @@
 """Run every phase of the benchmark in turn and collect the figures.
 
-Order: baseline, ceiling, the API as configured for production (single predictions, batches,
-feedback, memory, predictions during a retrain), then the API on the other ASGI server. The
-ceiling runs right before the production instance so the two are measured close in time.
-Every server gets a fresh copy of the benchmark model and is stopped before the next starts.
+Order: baseline, the API as configured for production (single predictions interleaved with the
+constant-answer ceiling on the same process, batches on both batch routes, feedback, memory,
+predictions during a retrain), the API on the other ASGI server, then each peer model server
+(:mod:`services.api.bench.peer_phases`). Every server gets a fresh copy of the benchmark model
+and is stopped before the next starts.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from services.api.bench.workload import BATCH_ROWS, Workload
 
 PREDICT_PATH: Final = "/predict"
 BATCH_PATH: Final = "/predict/batch"
+V2_INFER_PATH: Final = "/v2/models/mindpulse/infer"
 FEEDBACK_PATH: Final = "/feedback"
 CEILING_PATH: Final = "/bench/ceiling"
 #: Feedback must not start retrains while it is measured; the retrain phase starts its own.
@@ -71,6 +73,9 @@ class BenchConfig:
     pin: bool = True
     servers: tuple[str, ...] = ("granian", "uvicorn")
     quick: bool = False
+    peers: tuple[str, ...] = ()
+    #: The ceiling and /predict alternate this many times, each for phase_seconds / rounds.
+    ceiling_rounds: int = 4
 
     @property
     def run_dir(self) -> Path:
@@ -103,6 +108,8 @@ class Figures:
     ceiling: dict[str, Any] = field(default_factory=dict)
     api: dict[str, Any] = field(default_factory=dict)
     servers: dict[str, Any] = field(default_factory=dict)
+    peers: dict[str, Any] = field(default_factory=dict)
+    limit: dict[str, Any] = field(default_factory=dict)
 
 
 def api_command() -> list[str]:
@@ -153,7 +160,17 @@ class Bench:
             "batch": lua_script(BATCH_PATH, workload.batch),
             "feedback": lua_script(FEEDBACK_PATH, workload.feedback),
             "ceiling": lua_script(CEILING_PATH, workload.predict),
+            "v2_batch": lua_script(V2_INFER_PATH, workload.v2_batch),
         }
+
+    def reference_probability(self, features: dict[str, Any]) -> float:
+        """What MindPulse's fast path answers for ``features`` (the peers are checked against it)."""
+        from mp_core.artifacts import ArtifactStore
+        from mp_core.schema import profile_from_mapping
+        from services.api.bench.model import settings_under
+
+        store = ArtifactStore(settings_under(self.model.root).artifacts_dir)
+        return float(store.load_scorer().scorer.score_profile(profile_from_mapping(features)))
 
     # -- servers -----------------------------------------------------------------------------
     def _start_api(self, name: str, server: str, *, ceiling: bool = False) -> RunningServer:
@@ -220,12 +237,15 @@ class Bench:
             with contextlib.suppress(LoadError):
                 run_wrk(url, script, load, duration=self.config.warmup_seconds)
         result = self._timed(server, url, script, load)
+        self._say(label, result)
+        return result
+
+    def _say(self, label: str, result: LoadResult) -> None:
         self.log(
-            f"  {label:<28} {result.requests_per_s:>10,.0f} req/s   p50 {result.p50_ms:7.2f} ms"
+            f"  {label:<32} {result.requests_per_s:>10,.0f} req/s   p50 {result.p50_ms:7.2f} ms"
             f"   p99 {result.p99_ms:7.2f} ms   {result.cpu_us_per_request:6.0f} us CPU/req"
             f"   errors {result.errors + result.non_2xx}   other load {result.other_load_cores:.2f} cores"
         )
-        return result
 
     def _timed(
         self, server: RunningServer, url: str, script: str, load: LoadSettings
@@ -261,17 +281,41 @@ class Bench:
             )
             figures.baseline = {"predict": result.as_dict(), "memory": self._memory(server)}
 
-    def run_ceiling(self, figures: Figures, server_name: str) -> None:
-        with running(self._start_api("ceiling", server_name, ceiling=True)) as server:
-            result = self._measure(
-                server, CEILING_PATH, self.scripts["ceiling"], "ceiling (constant)"
-            )
-            figures.ceiling = {"server": server_name, "predict": result.as_dict()}
+    def _interleaved(self, server: RunningServer) -> tuple[LoadResult, LoadResult]:
+        """The ceiling and /predict on the same process, alternating in short rounds.
+
+        On a machine shared with other work the load changes from second to second; taking
+        turns spreads that over both sides of the ratio instead of favouring one.
+        """
+        rounds = max(1, min(self.config.ceiling_rounds, int(self.config.phase_seconds)))
+        seconds = max(1.0, self.config.phase_seconds / rounds)
+        load = dataclasses.replace(self.config.load(), duration=seconds)
+        runs: dict[str, list[LoadResult]] = {"ceiling": [], "predict": []}
+        for path, key in ((CEILING_PATH, "ceiling"), (PREDICT_PATH, "predict")):
+            if self.config.warmup_seconds > 0:
+                with contextlib.suppress(LoadError):
+                    run_wrk(server.url + path, self.scripts[key], load, duration=self.config.warmup_seconds)  # fmt: skip
+        for _ in range(rounds):
+            for path, key in ((CEILING_PATH, "ceiling"), (PREDICT_PATH, "predict")):
+                runs[key].append(self._timed(server, server.url + path, self.scripts[key], load))
+        ceiling, predict = merge_runs(runs["ceiling"]), merge_runs(runs["predict"])
+        for label, result in (("ceiling (constant)", ceiling), ("api /predict", predict)):
+            self._say(label, result)
+        return ceiling, predict
 
     def run_production(self, figures: Figures, server_name: str) -> None:
-        with running(self._start_api(f"api-{server_name}", server_name)) as server:
-            predict = self._measure(server, PREDICT_PATH, self.scripts["predict"], "api /predict")
+        name = f"api-{server_name}"
+        with running(self._start_api(name, server_name, ceiling=True)) as server:
+            ceiling, predict = self._interleaved(server)
+            figures.ceiling = {
+                "server": server_name,
+                "predict": ceiling.as_dict(),
+                "rounds": self.config.ceiling_rounds,
+            }
             batch = self._measure_batch(server, f"api /predict/batch ({BATCH_ROWS} rows)")
+            v2_batch = self._measure_batch(
+                server, f"api V2 infer ({BATCH_ROWS} rows)", V2_INFER_PATH, self.scripts["v2_batch"]
+            )
             feedback = self._measure(
                 server, FEEDBACK_PATH, self.scripts["feedback"], "api /feedback"
             )
@@ -282,6 +326,7 @@ class Bench:
                 "workers": 1,
                 "predict": predict.as_dict(),
                 "batch": batch,
+                "v2_batch": v2_batch,
                 "feedback": {**feedback.as_dict(), "feedback_per_s": feedback.requests_per_s},
                 "memory": memory,
                 "retrain": retrain,
@@ -304,11 +349,17 @@ class Bench:
                 "memory": self._memory(server),
             }
 
-    def _measure_batch(self, server: RunningServer, label: str) -> dict[str, Any]:
+    def _measure_batch(
+        self,
+        server: RunningServer,
+        label: str,
+        path: str = BATCH_PATH,
+        script: str | None = None,
+    ) -> dict[str, Any]:
         batch = self._measure(
             server,
-            BATCH_PATH,
-            self.scripts["batch"],
+            path,
+            script or self.scripts["batch"],
             label,
             connections=self.config.batch_connections,
         )
@@ -383,13 +434,17 @@ class Bench:
 
     # -- all ---------------------------------------------------------------------------------
     def run(self, primary: str) -> Figures:
+        from services.api.bench.limit import measure_limit
+        from services.api.bench.peer_phases import run_peers
+
         figures = Figures()
         self.run_baseline(figures)
-        self.run_ceiling(figures, primary)
         self.run_production(figures, primary)
         for name in self.config.servers:
             if name != primary:
                 self.run_alternative(figures, name)
+        run_peers(self, figures)
+        figures.limit = measure_limit(self.model, self.workload, self.config, self.log)
         return figures
 
 
@@ -421,3 +476,27 @@ def _set_affinity(pid: int, cpus: Sequence[int]) -> None:
 
 def _memory_dict(process: ProcessMemory) -> dict[str, Any]:
     return {"pid": process.pid, "command": process.command, "rss_mb": round(process.rss_mb, 1)}
+
+
+def merge_runs(runs: Sequence[LoadResult]) -> LoadResult:
+    """Rounds of one phase as one result: totals add up; p50 is the rounds' median, p99 their
+    worst (percentiles of separate runs cannot be merged exactly, so the slow side is kept)."""
+    if len(runs) == 1:
+        return runs[0]
+    requests = sum(r.requests for r in runs)
+    seconds = sum(r.seconds for r in runs)
+    p50s = sorted(r.p50_ms for r in runs)
+    return LoadResult(
+        requests=requests,
+        seconds=seconds,
+        requests_per_s=requests / seconds if seconds > 0 else 0.0,
+        p50_ms=p50s[len(p50s) // 2],
+        p90_ms=max(r.p90_ms for r in runs),
+        p99_ms=max(r.p99_ms for r in runs),
+        max_ms=max(r.max_ms for r in runs),
+        mean_ms=sum(r.mean_ms * r.requests for r in runs) / requests if requests else 0.0,
+        errors=sum(r.errors for r in runs),
+        non_2xx=sum(r.non_2xx for r in runs),
+        server_cpu_s=round(sum(r.server_cpu_s for r in runs), 3),
+        other_load_cores=max(r.other_load_cores for r in runs),
+    )
