@@ -20,9 +20,10 @@ from services.api.bench.load import LoadError, wrk_binary
 from services.api.bench.model import ensure_model
 from services.api.bench.peer_servers import PEER_NAMES, parse_peers
 from services.api.bench.plot import write_plot
-from services.api.bench.report import as_json, render
+from services.api.bench.report import as_json
 from services.api.bench.runner import Bench, BenchConfig
 from services.api.bench.servers import ServerError, machine_busy_seconds
+from services.api.bench.text_report import render
 from services.api.bench.workload import build_workload
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

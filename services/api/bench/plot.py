@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: never a display
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 OURS = "#2a9d8f"
 OTHERS = "#8d99ae"
@@ -68,6 +69,8 @@ def _bars(
     axis.invert_yaxis()
     axis.set_title(title, fontsize=10)
     axis.grid(axis="x", alpha=0.3)
+    axis.set_xscale("log")
+    axis.xaxis.set_minor_formatter(NullFormatter())  # label the decades only
     for position, value in zip(positions, values, strict=True):
         axis.annotate(
             f"{value:,.0f}" if value >= 10 else f"{value:.2f}",
@@ -93,13 +96,10 @@ def write_plot(document: dict[str, Any], path: Path) -> Path:
         colours = [colour for _, _, colour in entries]
         throughput = [float(result.get(key, result["requests_per_s"])) for _, result, _ in entries]
         _bars(axes[row][0], labels, throughput, colours, f"throughput ({unit}, log scale)")
-        axes[row][0].set_xscale("log")
         p99 = [float(result["p99_ms"]) for _, result, _ in entries]
         _bars(axes[row][1], labels, p99, colours, "p99 latency (ms, log scale)")
-        axes[row][1].set_xscale("log")
         cpu = [float(result["cpu_us_per_request"]) for _, result, _ in entries]
         _bars(axes[row][2], labels, cpu, colours, f"{cpu_unit} (log scale)")
-        axes[row][2].set_xscale("log")
     meta = document.get("meta", {})
     figure.suptitle(
         "MindPulse API benchmark: single rows (top), 1,000-row batches (bottom); "

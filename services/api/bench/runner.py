@@ -16,22 +16,26 @@ import resource
 import secrets
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
-
-from services.api.bench.load import LoadError, LoadResult, LoadSettings, lua_script, run_wrk
+from services.api.bench.load import (
+    LoadError,
+    LoadResult,
+    LoadSettings,
+    lua_script,
+    merge_runs,
+    run_wrk,
+)
 from services.api.bench.model import BenchModel, fresh_copy
+from services.api.bench.retrain_phase import measure_retrain
 from services.api.bench.servers import (
     LOOPBACK,
     ProcessMemory,
     RunningServer,
-    descendants,
     free_port,
-    is_retrain_job,
     machine_busy_seconds,
     running,
     start_server,
@@ -45,7 +49,6 @@ FEEDBACK_PATH: Final = "/feedback"
 CEILING_PATH: Final = "/bench/ceiling"
 #: Feedback must not start retrains while it is measured; the retrain phase starts its own.
 NO_AUTO_RETRAIN: Final = "1000000000"
-RETRAIN_START_TIMEOUT: Final = 30.0
 # Variables of the caller's shell that would change what the servers do (or send data away).
 _DROPPED_ENV: Final = (
     "MLFLOW_TRACKING_URI",
@@ -161,6 +164,7 @@ class Bench:
             "feedback": lua_script(FEEDBACK_PATH, workload.feedback),
             "ceiling": lua_script(CEILING_PATH, workload.predict),
             "v2_batch": lua_script(V2_INFER_PATH, workload.v2_batch),
+            "ceiling_batch": lua_script(CEILING_PATH, workload.batch),
         }
 
     def reference_probability(self, features: dict[str, Any]) -> float:
@@ -316,11 +320,18 @@ class Bench:
             v2_batch = self._measure_batch(
                 server, f"api V2 infer ({BATCH_ROWS} rows)", V2_INFER_PATH, self.scripts["v2_batch"]
             )
+            # The same batch bodies read by the constant route: what HTTP and the body cost.
+            figures.ceiling["batch"] = self._measure_batch(
+                server,
+                f"ceiling ({BATCH_ROWS}-row bodies)",
+                CEILING_PATH,
+                self.scripts["ceiling_batch"],
+            )
             feedback = self._measure(
                 server, FEEDBACK_PATH, self.scripts["feedback"], "api /feedback"
             )
             memory = self._memory(server)
-            retrain = self._retrain_phase(server)
+            retrain = measure_retrain(self, server)
             figures.api = {
                 "server": server_name,
                 "workers": 1,
@@ -369,69 +380,6 @@ class Bench:
             "rows_per_s": batch.requests_per_s * BATCH_ROWS,
         }
 
-    def _retrain_phase(self, server: RunningServer) -> dict[str, Any]:
-        """/predict idle, then /predict while a retrain runs (its status says running)."""
-        url = server.url + PREDICT_PATH
-        load = self.config.load()
-        # Idle right before, so both sides of the ratio see the same machine.
-        idle = self._timed(server, url, self.scripts["predict"], load)
-        with httpx.Client(base_url=server.url, timeout=10.0) as client:
-            response = client.post(
-                "/retrain", headers={"Authorization": f"Bearer {self.admin_token}"}
-            )
-            if response.status_code != 202:
-                raise RuntimeError(
-                    f"POST /retrain answered {response.status_code}: {response.text[:300]}"
-                )
-            job_pid = response.json().get("pid")
-            started = time.monotonic()
-            while not retrain_running(client.get("/model").json()):
-                if time.monotonic() - started > RETRAIN_START_TIMEOUT:
-                    raise RuntimeError("the retrain never reported itself running")
-                time.sleep(0.1)
-            placed = self._place_job(server, job_pid)
-            during = self._timed(server, url, self.scripts["predict"], load)
-            info = client.get("/model").json()
-        still_running = retrain_running(info)
-        ratio = during.p99_ms / idle.p99_ms if idle.p99_ms > 0 else float("inf")
-        for label, result in (("idle, before", idle), ("during retrain", during)):
-            self.log(
-                f"  {'api /predict ' + label:<28} {result.requests_per_s:>10,.0f} req/s"
-                f"   p50 {result.p50_ms:7.2f} ms   p99 {result.p99_ms:7.2f} ms"
-                f"   {result.cpu_us_per_request:6.0f} us CPU/req"
-            )
-        self.log(
-            f"  p99 during/idle x{ratio:.2f}; retrain still running at the end: {still_running}"
-        )
-        return {
-            "idle": idle.as_dict(),
-            "during": during.as_dict(),
-            "p99_ratio": ratio,
-            "retrain_running_throughout": still_running,
-            "retrain_pid": job_pid,
-            "retrain_cpus": placed,
-            "retrain_status_after": info.get("retrain"),
-        }
-
-    def _place_job(self, server: RunningServer, job_pid: object) -> list[int]:
-        """Move the retrain job off the server's CPU: it inherited the pin, production would not.
-
-        On a machine with a spare core the operating system runs the job beside the worker,
-        which is what the API expects (its job keeps numeric libraries to one thread).
-        """
-        everything = set(os.sched_getaffinity(0))
-        if not self.config.pin:
-            return sorted(everything)
-        target = sorted(everything - set(self.config.server_cpus)) or sorted(everything)
-        pids = set(descendants(server.pid))
-        if isinstance(job_pid, int):
-            pids |= {job_pid, *descendants(job_pid)}
-        for pid in pids:
-            if is_retrain_job(pid):
-                for task in _tasks(pid):
-                    _set_affinity(task, target)
-        return target
-
     # -- all ---------------------------------------------------------------------------------
     def run(self, primary: str) -> Figures:
         from services.api.bench.limit import measure_limit
@@ -448,55 +396,11 @@ class Bench:
         return figures
 
 
-def retrain_running(info: dict[str, Any]) -> bool:
-    """Whether ``GET /model`` says a retrain is running now."""
-    if info.get("retrain_running") is True:
-        return True
-    status = info.get("retrain") or {}
-    return isinstance(status, dict) and status.get("state") == "running"
-
-
 def _children_cpu_seconds() -> float:
     """CPU time of this process's finished children (each wrk run, once it was waited for)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def _tasks(pid: int) -> list[int]:
-    try:
-        return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
-    except OSError:
-        return []
-
-
-def _set_affinity(pid: int, cpus: Sequence[int]) -> None:
-    with contextlib.suppress(OSError):  # the task may have ended in between
-        os.sched_setaffinity(pid, cpus)
-
-
 def _memory_dict(process: ProcessMemory) -> dict[str, Any]:
     return {"pid": process.pid, "command": process.command, "rss_mb": round(process.rss_mb, 1)}
-
-
-def merge_runs(runs: Sequence[LoadResult]) -> LoadResult:
-    """Rounds of one phase as one result: totals add up; p50 is the rounds' median, p99 their
-    worst (percentiles of separate runs cannot be merged exactly, so the slow side is kept)."""
-    if len(runs) == 1:
-        return runs[0]
-    requests = sum(r.requests for r in runs)
-    seconds = sum(r.seconds for r in runs)
-    p50s = sorted(r.p50_ms for r in runs)
-    return LoadResult(
-        requests=requests,
-        seconds=seconds,
-        requests_per_s=requests / seconds if seconds > 0 else 0.0,
-        p50_ms=p50s[len(p50s) // 2],
-        p90_ms=max(r.p90_ms for r in runs),
-        p99_ms=max(r.p99_ms for r in runs),
-        max_ms=max(r.max_ms for r in runs),
-        mean_ms=sum(r.mean_ms * r.requests for r in runs) / requests if requests else 0.0,
-        errors=sum(r.errors for r in runs),
-        non_2xx=sum(r.non_2xx for r in runs),
-        server_cpu_s=round(sum(r.server_cpu_s for r in runs), 3),
-        other_load_cores=max(r.other_load_cores for r in runs),
-    )
