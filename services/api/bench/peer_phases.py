@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -22,7 +25,14 @@ from services.api.bench.peer_servers import (
     install,
     peer_environment,
 )
-from services.api.bench.servers import ServerError, free_port, running, start_server, tail
+from services.api.bench.servers import (
+    ServerError,
+    free_port,
+    pin_tree,
+    running,
+    start_server,
+    tail,
+)
 from services.api.bench.workload import BATCH_ROWS
 
 if TYPE_CHECKING:
@@ -41,6 +51,14 @@ def run_peers(bench: Bench, figures: Figures) -> None:
 
 
 def _run_peer(bench: Bench, peer: Peer, pipeline: Any) -> dict[str, Any]:
+    temp = Path(tempfile.mkdtemp(prefix="mp-peer-"))
+    try:
+        return _install_and_measure(bench, peer, pipeline, temp)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _install_and_measure(bench: Bench, peer: Peer, pipeline: Any, temp: Path) -> dict[str, Any]:
     found: dict[str, Any] = {
         "label": peer.label,
         "version": peer.locked_version(),
@@ -66,12 +84,14 @@ def _run_peer(bench: Bench, peer: Peer, pipeline: Any) -> dict[str, Any]:
             f"peer {peer.name}",
             peer.command(installed.python, port),
             port=port,
-            env=peer_environment(_base_env(), pipeline, port, work),
+            env=peer_environment(_base_env(), pipeline, port, work, temp),
             log_path=log_path,
             cwd=peer.project,
-            cpus=bench.config.server_cpus,
+            cpus=() if peer.pin_after_start else bench.config.server_cpus,
             health_path=peer.health_path,
         )
+        if peer.pin_after_start and bench.config.server_cpus:
+            pin_tree(server.pid, bench.config.server_cpus)
     except (ServerError, OSError) as exc:
         bench.log(f"  {peer.name} did not start: {exc}")
         return {**found, "error": f"start: {exc}"}

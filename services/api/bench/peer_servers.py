@@ -36,6 +36,8 @@ class Peer:
     health_path: str
     configuration: str  # what the peer needed, in words (printed and kept in the JSON)
     package: str  # the distribution whose locked version is reported
+    #: Start on every CPU and pin the whole process tree to the server CPU once it serves.
+    pin_after_start: bool = False
 
     @property
     def project(self) -> Path:
@@ -106,9 +108,12 @@ PEERS: Final = (
         health_path="/predict",
         configuration=(
             "ray.init(num_cpus=1, no dashboard, 100 MB object store), @serve.deployment("
-            "num_replicas=1, num_cpus=1), Starlette request in __call__; the same bodies"
+            "num_replicas=1, num_cpus=1), Starlette request in __call__; the same bodies; "
+            "started on both CPUs (on one busy core its raylet misses Ray's fixed 30 s "
+            "registration deadline), then every process pinned to the server CPU"
         ),
         package="ray",
+        pin_after_start=True,
     ),
 )
 PEER_NAMES: Final = tuple(peer.name for peer in PEERS)
@@ -160,8 +165,11 @@ def _size(folder: Path) -> int:
     return total
 
 
-def peer_environment(base: dict[str, str], model: Path, port: int, work: Path) -> dict[str, str]:
-    """What every peer reads: the joblib pipeline, its port and a folder of its own."""
+def peer_environment(
+    base: dict[str, str], model: Path, port: int, work: Path, temp: Path
+) -> dict[str, str]:
+    """What every peer reads: the joblib pipeline, its port, a folder of its own and a short
+    temporary folder (Ray's unix sockets live there; their paths are limited in length)."""
     work.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in base.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update(
@@ -169,6 +177,7 @@ def peer_environment(base: dict[str, str], model: Path, port: int, work: Path) -
             "PEER_MODEL": str(model),
             "PEER_PORT": str(port),
             "PEER_WORK_DIR": str(work),
+            "PEER_TEMP_DIR": str(temp),
             "PYTHONUNBUFFERED": "1",
             # Telemetry some peers send by default: nothing leaves 127.0.0.1.
             "BENTOML_DO_NOT_TRACK": "True",

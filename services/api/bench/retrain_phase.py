@@ -7,16 +7,13 @@ that it still runs at the end.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from services.api.bench.servers import RunningServer, descendants, is_retrain_job
+from services.api.bench.servers import RunningServer, descendants, is_retrain_job, pin_process
 
 if TYPE_CHECKING:
     from services.api.bench.runner import Bench
@@ -80,8 +77,7 @@ def _place_job(bench: Bench, server: RunningServer, job_pid: object) -> list[int
         pids |= {job_pid, *descendants(job_pid)}
     for pid in pids:
         if is_retrain_job(pid):
-            for task in _tasks(pid):
-                _set_affinity(task, target)
+            pin_process(pid, target)
     return target
 
 
@@ -91,15 +87,3 @@ def retrain_running(info: dict[str, Any]) -> bool:
         return True
     status = info.get("retrain") or {}
     return isinstance(status, dict) and status.get("state") == "running"
-
-
-def _tasks(pid: int) -> list[int]:
-    try:
-        return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
-    except OSError:
-        return []
-
-
-def _set_affinity(pid: int, cpus: Sequence[int]) -> None:
-    with contextlib.suppress(OSError):  # the task may have ended in between
-        os.sched_setaffinity(pid, cpus)

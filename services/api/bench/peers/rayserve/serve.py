@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
 from typing import Any
 
 import joblib
@@ -42,8 +41,9 @@ class MindPulse:
 
 
 def main() -> None:
-    # Ray's session folder holds unix sockets: keep its path short.
-    temp = tempfile.mkdtemp(prefix="mp-ray-")
+    # Ray's session folder holds unix sockets, so its path must be short: the benchmark
+    # gives a folder under /tmp (PEER_TEMP_DIR) and removes it afterwards.
+    temp = os.environ["PEER_TEMP_DIR"]
     ray.init(
         num_cpus=1,
         include_dashboard=False,
