@@ -22,41 +22,36 @@ OTHERS = "#8d99ae"
 REFERENCE = "#e9c46a"
 
 
-def _single_rows(document: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
-    api = document["api"]
-    rows = [
-        ("baseline (FastAPI+pandas)", document["baseline"]["predict"], OTHERS),
-        (f"ceiling ({document['ceiling']['server']})", document["ceiling"]["predict"], REFERENCE),
-        (f"MindPulse ({api['server']})", api["predict"], OURS),
-    ]
-    rows += [
-        (f"MindPulse ({name})", data["predict"], OURS)
-        for name, data in document["servers"].items()
-        if isinstance(data, dict) and name != api["server"]
-    ]
-    rows += [
-        (name, data["predict"], OTHERS)
-        for name, data in document.get("peers", {}).items()
-        if "error" not in data
-    ]
-    return rows
+Entry = tuple[str, dict[str, Any], str]  # label, figures of one phase, colour
 
 
-def _batch_rows(document: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+def _entries(document: dict[str, Any], phase: str) -> list[Entry]:
+    """Every server measured in ``phase`` (``predict`` or ``batch``), ours first."""
     api = document["api"]
-    rows = [(f"MindPulse /predict/batch ({api['server']})", api["batch"], OURS)]
-    if "v2_batch" in api:
-        rows.append((f"MindPulse V2 infer ({api['server']})", api["v2_batch"], OURS))
+    if phase == "predict":
+        rows: list[Entry] = [
+            ("baseline (FastAPI+pandas)", document["baseline"]["predict"], OTHERS),
+            (
+                f"ceiling ({document['ceiling']['server']})",
+                document["ceiling"]["predict"],
+                REFERENCE,
+            ),
+            (f"MindPulse ({api['server']})", api["predict"], OURS),
+        ]
+        other = "MindPulse ({})"
+    else:
+        rows = [(f"MindPulse /predict/batch ({api['server']})", api["batch"], OURS)]
+        if "v2_batch" in api:
+            rows.append((f"MindPulse V2 infer ({api['server']})", api["v2_batch"], OURS))
+        other = "MindPulse /predict/batch ({})"
+    servers = document["servers"].items()
     rows += [
-        (f"MindPulse /predict/batch ({name})", data["batch"], OURS)
-        for name, data in document["servers"].items()
+        (other.format(name), data[phase], OURS)
+        for name, data in servers
         if isinstance(data, dict) and name != api["server"]
     ]
-    rows += [
-        (name, data["batch"], OTHERS)
-        for name, data in document.get("peers", {}).items()
-        if "error" not in data
-    ]
+    peers = document.get("peers", {}).items()
+    rows += [(name, data[phase], OTHERS) for name, data in peers if "error" not in data]
     return rows
 
 
@@ -85,7 +80,7 @@ def _bars(
 def write_plot(document: dict[str, Any], path: Path) -> Path:
     """Draw the figures of ``document`` into ``path`` (PNG) and return it."""
     figure, axes = plt.subplots(2, 3, figsize=(16, 9), constrained_layout=True)
-    single, batch = _single_rows(document), _batch_rows(document)
+    single, batch = _entries(document, "predict"), _entries(document, "batch")
     for row, (entries, unit, key, cpu_unit) in enumerate(
         (
             (single, "req/s", "requests_per_s", "CPU us per request"),
