@@ -117,3 +117,21 @@ def fresh_copy(model: BenchModel, target: Path) -> Settings:
         shutil.copytree(model.root / name, target / name)
     (target / "reports").mkdir()
     return settings_under(target)
+
+
+def export_pipeline(model: BenchModel, target: Path) -> Path:
+    """The template's fitted preprocessor and model as one scikit-learn ``Pipeline`` in joblib.
+
+    That is the file the peers' documented loaders take (MLServer's scikit-learn runtime loads
+    a joblib file; the others call ``joblib.load`` themselves). Every peer project pins the
+    workspace's scikit-learn version, so the pickled objects load as they were fitted. Only the
+    benchmark's peers read it: MindPulse itself never loads a pickle.
+    """
+    import joblib
+    from sklearn.pipeline import Pipeline
+
+    bundle = ArtifactStore(settings_under(model.root).artifacts_dir).load_bundle()
+    pipeline = Pipeline([("preprocess", bundle.preprocessor), ("model", bundle.model)])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(pipeline, target)
+    return target

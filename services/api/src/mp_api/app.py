@@ -10,11 +10,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp
 
-from mp_api import __version__
+from mp_api import __version__, metrics
 from mp_api.config import ApiConfig
 from mp_api.metrics import MetricsMiddleware
 from mp_api.problems import handle_exception
-from mp_api.routes import admin, feedback, model, ops, predict, reports
+from mp_api.routes import admin, feedback, model, ops, predict, reports, v2
 from mp_api.routes.docs import docs_assets, docs_render_plugins
 from mp_api.services import Services
 from mp_core.http_guard import HttpGuard, api_headers
@@ -52,8 +52,9 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
         *admin.build(services),
         *ops.build(services),
         *reports.build(services),
+        *v2.build(services),
     ]
-    routes = frozenset(path for handler in handlers for path in handler.paths)
+    routes = frozenset(path for handler in handlers for path in handler.paths) | v2.metric_paths()
     assets = docs_assets()
 
     def with_metrics(app: ASGIApp) -> ASGIApp:
@@ -63,7 +64,8 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
         route_handlers=[*handlers, assets],
         exception_handlers={Exception: handle_exception},
         middleware=[with_metrics],
-        on_startup=[services.start],
+        on_startup=[services.start, metrics.start_flushing],
+        on_shutdown=[metrics.flush_pending],
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="MindPulse API",

@@ -1,10 +1,10 @@
 """Request and response bodies of the HTTP contract, as msgspec Structs.
 
 Requests embed :class:`~mp_core.schema.StudentProfile`, so the schema in mp-core is the one
-validator. The batch endpoint decodes rows into :data:`ProfileRow`, a twin of the profile built
+validator. The prediction endpoints decode rows into :data:`ProfileRow`, a twin of the profile built
 from the same annotations (same names, types, ranges and categories) minus its ``__post_init__``:
 that hook only guards against NaN from Python callers, and JSON cannot carry NaN while every
-feature's range already refuses an infinity. Skipping it per row keeps batches fast.
+feature's range already refuses an infinity. Skipping it keeps predictions fast.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ class PredictRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """``{"features": {...nine features...}}``."""
 
     features: StudentProfile
+
+
+class PredictRow(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
+    """What :class:`PredictRequest` is decoded into on the raw route (see the module docstring)."""
+
+    features: ProfileRow  # type: ignore[valid-type]
 
 
 class BatchRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
