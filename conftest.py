@@ -7,4 +7,6 @@ pytest_plugins = [
     "testsupport.mlflow",
     "testsupport.browser",
     "testsupport.postgres",
+    "testsupport.proxy",
+    "testsupport.docker",
 ]

@@ -36,6 +36,19 @@ rollback: sync
 test *args: sync lint typecheck
     {{uv}} run --frozen pytest {{args}}
 
+# Build every image (all profiles) and run the stack on a Docker engine: installs what is missing (Debian, root), starts dockerd when none answers.
+test-containers *args: sync
+    .ci/container-tools
+    {{uv}} run --frozen pytest -m containers infra/tests/containers {{args}}
+
+# Each image's size, its base and what our layers add, next to the original guide's figures (Markdown).
+image-sizes: sync
+    {{uv}} run --frozen python infra/compose/image_sizes.py
+
+# Rebuild each image after a code-only change in a fresh copy of the repo: seconds per image, dependency layers reused.
+bench-rebuild: sync
+    {{uv}} run --frozen python infra/compose/rebuild_bench.py
+
 # Lint and format check.
 lint: sync
     {{uv}} run --frozen ruff check .
@@ -103,3 +116,7 @@ report *args: sync
 # Drift of the raw features over DRIFT_THRESHOLD -> POST /retrain (ADMIN_TOKEN, API_URL). Exit 0 no drift, 10 retrain requested, 11 one already running, 1 failure, 2 bad input.
 drift-check *args: sync
     {{uv}} run --frozen mindpulse-report --drift-check {{args}}
+
+# The adaptation curve: a real API fed by one world then another (concept, covariate, stationary); JSON + PNG in reports/drift_simulation. [--quick] [--scenario NAME] [--url URL]
+simulate-drift *args: sync
+    {{uv}} run --frozen python scripts/simulate_drift.py {{args}}

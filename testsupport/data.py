@@ -6,6 +6,7 @@ each test's own folders, so tests stay fast and never share files.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,21 @@ import pytest
 from mp_core.settings import Settings
 
 TINY_ROWS = 3000
+#: Every test process and the servers they start sign and check bundles with this key, so no
+#: test creates the per-user key file in the real home folder.
+TEST_SIGNING_KEY = "test-model-signing-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_signing_key() -> Iterator[str]:
+    before = os.environ.get("MODEL_SIGNING_KEY")
+    os.environ["MODEL_SIGNING_KEY"] = TEST_SIGNING_KEY
+    os.environ.pop("MODEL_SIGNING_KEY_FILE", None)
+    yield TEST_SIGNING_KEY
+    if before is None:
+        os.environ.pop("MODEL_SIGNING_KEY", None)
+    else:
+        os.environ["MODEL_SIGNING_KEY"] = before
 
 
 def settings_for(root: Path, **overrides: object) -> Settings:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mp_core.ml.synthetic import Drift, generate
+from mp_core.ml.synthetic import BASE_CONCEPT, Concept, Drift, generate
 from mp_core.schema import FEATURE_NAMES, TARGET, profile_from_mapping
 from mp_core.settings import Settings
 from mp_core.stores.artifacts_files import ArtifactStore
@@ -28,11 +28,12 @@ def feedback_lines(
     seed: int,
     *,
     drift: Drift | None = None,
+    concept: Concept = BASE_CONCEPT,
     version: str | None = None,
 ) -> list[bytes]:
     """``rows`` feedback lines scored by the current model (``version`` overrides its name)."""
     bundle = ArtifactStore(settings.artifacts_dir).load_bundle()
-    frame = generate(rows, seed, drift=drift)
+    frame = generate(rows, seed, drift=drift, concept=concept)
     components = bundle.preprocessor.transform(frame[list(FEATURE_NAMES)])
     predictions = bundle.model.predict(components)
     probabilities = bundle.model.predict_proba(components)[:, 1]
@@ -48,6 +49,23 @@ def feedback_lines(
         )
         lines.append(format_row(record))
     return lines
+
+
+def environment_for(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    token: str | None,
+    api_url: str = "http://127.0.0.1:9",  # nothing listens there
+) -> None:
+    """Point ``mindpulse-report`` run in this process at ``settings``' folders and ``api_url``."""
+    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("ARTIFACTS_DIR", str(settings.artifacts_dir))
+    monkeypatch.setenv("REPORTS_DIR", str(settings.reports_dir))
+    monkeypatch.setenv("API_URL", api_url)
+    if token is None:
+        monkeypatch.delenv("ADMIN_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("ADMIN_TOKEN", token)
 
 
 def write_feedback(path: Path, lines: list[bytes], *, extra: bytes = b"") -> None:

@@ -10,6 +10,7 @@ optional services start with their profiles: ``COMPOSE_PROFILES=tracking,orchest
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "infra" / "compose" / "compose.yaml"
 # Folders the containers bind-mount from the repo; the services run as this uid.
 MOUNTED_DIRS = ("data", "artifacts", "reports")
-# Folders bind-mounted only by a profile's services (COMPOSE_PROFILES): created here, because a
-# source folder Docker creates itself belongs to root and uid 1000 could not write it.
+# Folders bind-mounted only by a profile's services (COMPOSE_PROFILES), checked like the others.
 PROFILE_DIRS = {"tracking": ("data/mlflow",)}
 # Every profile of compose.yaml. `down` and `logs` name them all: Compose neither stops nor shows
 # the containers of a service whose profile is off (they are not orphans either).
@@ -38,6 +38,10 @@ MEMBER_VERSIONS = {
     "MP_MLFLOW_VERSION": "infra/mlflow",
     "MP_AIRFLOW_VERSION": "infra/airflow",
 }
+# Secret files compose.yaml mounts (under /run/secrets/) in the services that need them; made
+# here once, random, when missing. Never in .env, which every service reads.
+SECRETS_DIR = COMPOSE_FILE.parent / "secrets"
+SECRET_VARIABLES = {"admin_token": "ADMIN_TOKEN", "model_signing_key": "MODEL_SIGNING_KEY"}
 # Long enough for a first build plus training the first model on a small machine.
 WAIT_TIMEOUT_S = 900
 PROBE_TIMEOUT_S = 30
@@ -108,22 +112,64 @@ def member_versions(repo_root: Path = REPO_ROOT) -> dict[str, str]:
 
 
 def prepare_mounts(repo_root: Path = REPO_ROOT, profiles: Collection[str] = ()) -> list[str]:
-    """Create the bind-mounted folders (with those of the active ``profiles``); return a warning
-    for each one uid 1000 cannot write."""
+    """A warning for each existing bind-mounted folder (with those of the active ``profiles``)
+    that uid 1000 cannot write. Missing folders are left to compose: Docker creates them and the
+    ``prepare-folders`` service hands them to uid 1000 (a folder created here would belong to the
+    user running this, which uid 1000 may not write)."""
     warnings: list[str] = []
     extra = [name for profile in sorted(profiles) for name in PROFILE_DIRS.get(profile, ())]
     for name in (*MOUNTED_DIRS, *extra):
         folder = repo_root / name
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            continue
         status = folder.stat()
         world_writable = bool(status.st_mode & 0o002)
-        if status.st_uid != CONTAINER_UID and not world_writable:
+        docker_made = status.st_uid == 0 and not any(folder.iterdir())
+        if status.st_uid != CONTAINER_UID and not world_writable and not docker_made:
             warnings.append(
                 f"{name}/ is owned by uid {status.st_uid}; the containers run as uid "
                 f"{CONTAINER_UID} and cannot write it. Fix with: "
                 f"sudo chown -R {CONTAINER_UID}:{CONTAINER_UID} " + " ".join(MOUNTED_DIRS)
             )
     return warnings
+
+
+def prepare_secrets(
+    folder: Path = SECRETS_DIR, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """Create each missing secret file (random, 0600, uid 1000 when run as root); refuse a secret
+    set in .env; return a warning for each file uid 1000 cannot read."""
+    for name, variable in SECRET_VARIABLES.items():
+        if compose_setting(variable, "", environ or {}):
+            raise StackError(
+                f"{variable} is set in the environment or infra/compose/.env, which every service "
+                f"reads: remove it and put the value in {_shown(folder / name)}"
+            )
+    folder.mkdir(mode=0o700, exist_ok=True)
+    warnings: list[str] = []
+    for name in SECRET_VARIABLES:
+        path = folder / name
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(32) + "\n")
+            if os.geteuid() == 0:
+                os.chown(path, CONTAINER_UID, CONTAINER_UID)
+        status = path.stat()
+        if status.st_uid != CONTAINER_UID and not status.st_mode & 0o004:
+            warnings.append(
+                f"{_shown(path)} is owned by uid {status.st_uid}; the containers run as uid "
+                f"{CONTAINER_UID} and cannot read it. Fix with: "
+                f"sudo chown {CONTAINER_UID}:{CONTAINER_UID} {_shown(path)}"
+            )
+    return warnings
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def compose_args(action: str, extra: Sequence[str]) -> list[str]:
@@ -177,6 +223,7 @@ def _published_urls(environ: Mapping[str, str]) -> str:
         f"  page: http://127.0.0.1:{ui_port}/\n"
         f"  API:  http://127.0.0.1:{api_port}/health  (OpenAPI at /schema)\n"
         f"{optional}"
+        f"Admin token (POST /retrain, /model/rollback): infra/compose/secrets/admin_token\n"
         f"Stop with `just down`; follow logs with `just logs [service]`."
     )
 
@@ -198,7 +245,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return 1
     env.update(member_versions())
     if action in ("up", "report"):
-        for warning in prepare_mounts(profiles=active_profiles(env)):
+        try:
+            warnings = [
+                *prepare_mounts(profiles=active_profiles(env)),
+                *prepare_secrets(environ=env),
+            ]
+        except StackError as error:
+            print(f"mindpulse: {error}", file=sys.stderr)
+            return 1
+        for warning in warnings:
             print(f"mindpulse: warning: {warning}", file=sys.stderr)
     try:
         completed = subprocess.run([docker, *command], env=env, check=False)

@@ -46,7 +46,15 @@ def server_command(environ: dict[str, str]) -> list[str]:
     return command
 
 
+# MLflow 3 starts a job runner with huey consumers next to the server (for its GenAI jobs, which
+# MindPulse does not use): several processes of 130-250 MB each, beyond the container's 1 GiB,
+# so the server was OOM-killed in a loop. Off unless the environment turns it on.
+SERVER_DEFAULTS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def main() -> None:
+    for name, value in SERVER_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     command = server_command(dict(os.environ))
     print(f"MLflow on http://{command[3]}:{command[5]} (store {command[9]})", file=sys.stderr)
     sys.stdout.flush()

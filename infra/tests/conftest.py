@@ -11,12 +11,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from infra.tests.dockerfiles import COMPOSE_DIR
 from infra.tests.images import IMAGES
+from infra.tests.kubernetes import OVERLAYS, overlay_dir, render
 from infra.tests.replay import (
     CONTAINER_UID,
     ImageEnvironments,
@@ -69,3 +71,9 @@ def sandbox(image_envs: ImageEnvironments) -> Sandbox:
     )
     box.prepare()
     return box
+
+
+@pytest.fixture(scope="session")
+def k8s_rendered() -> dict[str, list[dict[str, Any]]]:
+    """Each kustomize overlay of infra/k8s as ``kubectl kustomize`` renders it, once per test run."""
+    return {name: render(overlay_dir(name)) for name in OVERLAYS}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -58,9 +59,22 @@ class Sandbox:
     def app(self) -> Path:
         return self.root / "app"
 
+    @property
+    def secrets(self) -> Path:
+        """Stands in for /run/secrets: the files compose.yaml's ``secrets`` mount."""
+        return self.root / "secrets"
+
     def prepare(self) -> None:
         for name in FOLDERS:
             (self.app / name).mkdir(parents=True, exist_ok=True)
+        self.secrets.mkdir(exist_ok=True)
+        for name in self.compose.get("secrets", {}):
+            path = self.secrets / name
+            if not path.exists():
+                path.write_text(secrets.token_urlsafe(32) + "\n")
+                path.chmod(0o600)
+                if self.uid is not None:
+                    os.chown(path, self.uid, self.uid)
         self.pycache.mkdir(exist_ok=True)
         self.pycache.chmod(0o1777)
 
@@ -83,6 +97,8 @@ class Sandbox:
                 return str(scratch) + value.removeprefix("/tmp")
             if value.startswith("/app/"):
                 return str(self.app) + value.removeprefix("/app")
+            if value.startswith("/run/secrets/"):
+                return str(self.secrets) + value.removeprefix("/run/secrets")
             return value
 
         image_env = parse_dockerfile(spec.path).runtime.env()

@@ -95,8 +95,34 @@ def _env_example() -> dict[str, str]:
     return values
 
 
+# The one service without an image of its own: it runs prepare_folders.py before the others.
+PREPARE = "prepare-folders"
+
+
 def test_services_are_exactly_the_images(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == set(SERVICES) | set(OPTIONAL)
+    assert set(compose["services"]) == set(SERVICES) | set(OPTIONAL) | {PREPARE}
+
+
+def test_prepare_folders_is_root_with_only_chown_and_no_network(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    prepare = services[PREPARE]
+    assert prepare["image"] == services["trainer"]["image"] and "build" not in prepare
+    assert prepare["pull_policy"] == "never"
+    assert prepare["user"] == "0:0" and prepare["restart"] == "no"
+    assert prepare["cap_drop"] == ["ALL"] and prepare["cap_add"] == ["CHOWN"]
+    assert prepare["read_only"] is True and prepare["network_mode"] == "none"
+    assert "no-new-privileges:true" in prepare["security_opt"]
+    assert "ports" not in prepare and "profiles" not in prepare
+    sources = {volume.split(":")[0] for volume in prepare["volumes"]}
+    assert sources == {
+        "./prepare_folders.py", "../../data", "../../artifacts", "../../reports",
+        "../../data/mlflow",
+    }  # fmt: skip
+    # Every service that starts first and writes a mounted folder waits for it.
+    for name in ("trainer", "reporting", "mlflow"):
+        assert services[name]["depends_on"][PREPARE] == {
+            "condition": "service_completed_successfully"
+        }, name
 
 
 def test_each_service_builds_its_own_dockerfile(service: tuple[ImageSpec, Any]) -> None:

@@ -122,8 +122,11 @@ def test_profiles_come_from_compose_profiles(tmp_path: Path) -> None:
         "tracking",
         "orchestration",
     }
-    stack.prepare_mounts(tmp_path, profiles={"tracking"})
-    assert (tmp_path / "data" / "mlflow").is_dir()
+    (tmp_path / "data" / "mlflow").mkdir(parents=True, mode=0o700)
+    (tmp_path / "data" / "mlflow" / "mlflow.db").write_text("")
+    warnings = stack.prepare_mounts(tmp_path, profiles={"tracking"})
+    flagged = [w for w in warnings if w.startswith("data/mlflow/")]
+    assert len(flagged) == (0 if os.getuid() == stack.CONTAINER_UID else 1)
 
 
 def test_member_versions_are_read_from_the_manifests() -> None:
@@ -133,17 +136,20 @@ def test_member_versions_are_read_from_the_manifests() -> None:
             assert versions[variable] == tomllib.load(manifest)["project"]["version"]
 
 
-def test_prepare_mounts_creates_folders_and_flags_ownership(tmp_path: Path) -> None:
+def test_prepare_mounts_leaves_missing_folders_to_compose_and_flags_ownership(
+    tmp_path: Path,
+) -> None:
+    # Missing folders are not created: Docker creates them, prepare-folders hands them over.
     (tmp_path / "data").mkdir()
     (tmp_path / "data").chmod(0o777)
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / "current.json").write_text("{}")
     warnings = stack.prepare_mounts(tmp_path)
-    for name in stack.MOUNTED_DIRS:
-        assert (tmp_path / name).is_dir()
+    assert not (tmp_path / "reports").exists()
     if os.getuid() == stack.CONTAINER_UID:
         assert warnings == []
     else:
-        # data/ is world-writable, the two new folders belong to whoever runs the tests.
-        assert len(warnings) == 2
-        assert all("chown -R 1000:1000 data artifacts reports" in w for w in warnings)
-        assert not any(w.startswith("data/") for w in warnings)
+        # data/ is world-writable; artifacts/ holds files of whoever runs the tests.
+        assert len(warnings) == 1 and warnings[0].startswith("artifacts/")
+        assert "chown -R 1000:1000 data artifacts reports" in warnings[0]
     assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o777

@@ -58,11 +58,24 @@ class PlatformError(RuntimeError):
     """The platform answered in a way that fails the task (message says what and why)."""
 
 
+def _from_environment(name: str) -> str:
+    """``NAME``, else the file ``NAME_FILE`` names (a Docker secret), else the default. The
+    console scripts follow the same convention (mp_core.settings.env_value)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path and not os.environ.get(name):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().strip("\r\n")
+        except OSError as exc:
+            raise PlatformError(f"{name}_FILE: cannot read {path} ({exc.strerror})") from None
+    return os.environ.get(name, DEFAULTS.get(name, ""))
+
+
 def setting(name: str) -> str:
-    """Airflow Variable ``name``, else the environment, else the documented default."""
+    """Airflow Variable ``name``, else the environment (or ``NAME_FILE``), else the default."""
     from airflow.sdk import Variable
 
-    fallback = os.environ.get(name, DEFAULTS.get(name, ""))
+    fallback = _from_environment(name)
     try:
         value = Variable.get(name, default=fallback)
     except Exception:  # no metadata database reachable: the environment still configures us
@@ -136,7 +149,8 @@ def run_report(*args: str, timeout: float = 1800.0) -> subprocess.CompletedProce
     env = dict(os.environ)
     for name in PASSED_TO_SCRIPTS:
         value = setting(name)
-        if value:
+        # A secret read from a file stays there: the script reads the same file.
+        if value and not os.environ.get(f"{name}_FILE"):
             env[name] = value
     log.info("running %s", shlex.join(command))
     try:

@@ -15,7 +15,7 @@ from mp_core.errors import CorruptArtifact, ModelUnavailable
 from mp_core.ml.synthetic import generate
 from mp_core.ml.training import TrainConfig, TrainingResult, train
 from mp_core.schema import FEATURE_NAMES
-from mp_core.stores.artifacts_files import ArtifactStore
+from mp_core.stores.artifacts_files import ArtifactStore, sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -115,19 +115,19 @@ def test_rollback_refuses_a_corrupted_previous_version(
 
 
 def test_a_skops_file_with_foreign_types_is_refused(tmp_path: Path, result: TrainingResult) -> None:
+    """Even a bundle signed with the right key loads only the allowed types."""
     import skops.io
 
     store = ArtifactStore(tmp_path)
     version = store.save(result)
     folder = tmp_path / "versions" / version
-    # A bundle whose model file holds a type outside scikit-learn/numpy, with a matching manifest.
     skops.io.dump({"payload": Fraction(1, 3)}, folder / "model.skops")
     manifest = json.loads((folder / "manifest.json").read_text())
-    from mp_core.stores.artifacts_files import sha256_file
-
     manifest["files"]["model.skops"] = sha256_file(folder / "model.skops")
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(CorruptArtifact, match="not allowed"):
+    text = json.dumps(manifest).encode()
+    (folder / "manifest.json").write_bytes(text)
+    (folder / "manifest.sig").write_text(store.signing_key.sign(text))
+    with pytest.raises(CorruptArtifact, match=r"not allowed: .*'fractions.Fraction'"):
         store.load_bundle(version)
 
 

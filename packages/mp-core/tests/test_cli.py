@@ -133,3 +133,16 @@ def test_train_says_plainly_when_mlflow_did_not_get_the_run(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert "were NOT confirmed" in done.stdout and "mindpulse sync-mlflow" in done.stdout
     assert (tmp_path / "artifacts" / "current.json").exists()  # the model is current anyway
+
+
+def test_train_if_missing_replaces_a_model_that_no_longer_loads(tmp_path: Path) -> None:
+    """A bundle signed with another key (or from before signing) counts as no model."""
+    args = ("train", "--rows", "2000", "--candidates", "logistic_regression")
+    other = {"MODEL_SIGNING_KEY": "another-key-" + "x" * 32}
+    assert mindpulse(tmp_path, *args, **other).returncode == 0
+    redo = mindpulse(tmp_path, *args, "--if-missing")
+    assert redo.returncode == 0, redo.stderr
+    assert "No usable current model" in redo.stdout and "signature does not match" in redo.stdout
+    info = json.loads(mindpulse(tmp_path, "model-info", "--json").stdout)
+    assert info["version"] == "v0002"
+    assert "not training" in mindpulse(tmp_path, *args, "--if-missing").stdout

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from mp_core.settings import ConfigError, Settings
+from mp_core.settings import ConfigError, Settings, env_value
 
 
 def test_defaults_follow_the_design() -> None:
@@ -41,3 +41,25 @@ def test_empty_values_mean_default() -> None:
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"environment variable {name}"):
         Settings.from_env({name: value})
+
+
+def test_a_name_file_variable_reads_the_secret_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "admin_token"
+    secret.write_text("from-a-file\n")
+    settings = Settings.from_env({"ADMIN_TOKEN_FILE": str(secret)})
+    assert settings.admin_token == "from-a-file"
+    assert env_value({"ADMIN_TOKEN_FILE": str(secret)}, "ADMIN_TOKEN") == "from-a-file"
+    assert env_value({"ADMIN_TOKEN": "plain"}, "ADMIN_TOKEN") == "plain"
+    assert env_value({}, "ADMIN_TOKEN") is None
+
+
+def test_a_name_file_variable_that_cannot_be_read_names_itself(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"ADMIN_TOKEN_FILE: cannot read .*missing"):
+        Settings.from_env({"ADMIN_TOKEN_FILE": str(tmp_path / "missing")})
+
+
+def test_a_variable_and_its_file_together_are_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("a")
+    with pytest.raises(ConfigError, match="ADMIN_TOKEN and ADMIN_TOKEN_FILE: set only one"):
+        Settings.from_env({"ADMIN_TOKEN": "b", "ADMIN_TOKEN_FILE": str(secret)})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +14,7 @@ from mp_core.ml.synthetic import generate
 from mp_core.ml.training import TrainConfig, TrainingResult, train
 from mp_core.schema import profile_from_mapping
 from mp_core.settings import Settings
-from mp_core.stores import Stores, open_stores
+from mp_core.stores import Stores, model_store, open_stores
 from mp_core.stores.feedback_files import FeedbackRecord
 from testsupport.api import EXAMPLE
 
@@ -161,6 +163,84 @@ def test_a_bundle_is_checked_against_its_manifest(stores: Stores, result: Traini
     assert set(files) == set(manifest["files"])
     with pytest.raises(CorruptArtifact):
         stores.models.load_scorer("v0099")
+
+
+def test_a_bundle_signed_with_another_key_is_refused(
+    backend_settings: Settings, result: TrainingResult
+) -> None:
+    import msgspec
+
+    signer = msgspec.structs.replace(backend_settings, model_signing_key="a" * 40)
+    reader = msgspec.structs.replace(backend_settings, model_signing_key="b" * 40)
+    version = model_store(signer).save(result)
+    assert model_store(signer).load_scorer(version).version == version
+    with pytest.raises(CorruptArtifact, match="signature does not match"):
+        model_store(reader).load_scorer(version)
+    with pytest.raises(CorruptArtifact, match="signature does not match"):
+        model_store(reader).promote(version)
+
+
+def test_postgres_bundle_rewritten_with_its_manifest_is_refused(
+    database_url: str, tmp_path: Path, result: TrainingResult
+) -> None:
+    """Whoever can write the tables but lacks the key cannot make a bundle load."""
+    import json
+    from fractions import Fraction
+
+    import psycopg
+    import skops.io
+
+    from testsupport.data import settings_for
+
+    settings = settings_for(tmp_path, database_url=database_url, model_signing_key="k" * 40)
+    version = model_store(settings).save(result)
+    foreign = skops.io.dumps({"payload": Fraction(1, 3)})
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT content FROM model_files WHERE version = %s AND name = 'manifest.json'",
+            (version,),
+        ).fetchone()
+        assert row is not None
+        manifest = json.loads(bytes(row[0]))
+        manifest["files"]["model.skops"] = hashlib.sha256(foreign).hexdigest()
+        conn.execute(
+            "UPDATE model_files SET content = %s WHERE version = %s AND name = 'model.skops'",
+            (foreign, version),
+        )
+        conn.execute(
+            "UPDATE model_files SET content = %s WHERE version = %s AND name = 'manifest.json'",
+            (json.dumps(manifest).encode(), version),
+        )
+    with pytest.raises(CorruptArtifact, match="signature does not match"):
+        model_store(settings).load_bundle(version)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "DELETE FROM model_files WHERE version = %s AND name = 'manifest.sig'", (version,)
+        )
+    with pytest.raises(CorruptArtifact, match="not signed"):
+        model_store(settings).load_scorer(version)
+
+
+def test_postgres_loads_only_the_allowed_skops_types(
+    database_url: str, tmp_path: Path, result: TrainingResult
+) -> None:
+    """A signed bundle holding a type training never writes is refused before it is built."""
+    from fractions import Fraction
+
+    import skops.io
+
+    from mp_core.stores.artifacts_files import bundle_files
+    from mp_core.stores.artifacts_postgres import PostgresArtifactStore
+    from testsupport.data import settings_for
+
+    settings = settings_for(tmp_path, database_url=database_url, model_signing_key="k" * 40)
+    store = model_store(settings)
+    assert isinstance(store, PostgresArtifactStore)
+    files = {**bundle_files(result), "model.skops": skops.io.dumps({"x": Fraction(1, 3)})}
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    version = store.publish_files({"files": digests}, files)
+    with pytest.raises(CorruptArtifact, match=r"not allowed: .*'fractions.Fraction'"):
+        store.load_bundle(version)
 
 
 # -- the PostgreSQL schema -------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mp_core.support import FRANCE, SupportResourcesError, load_support_resources
+from mp_core.support import FRANCE, SupportResourcesError, check_links, load_support_resources
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "support_resources.uk.json"
 
@@ -48,3 +48,31 @@ def test_an_empty_list_and_broken_json_are_refused(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(SupportResourcesError, match="not valid JSON"):
         load_support_resources(path)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,hi", "http://x.example", "//x"],
+)
+def test_a_link_outside_https_tel_mailto_is_refused_naming_the_entry(
+    tmp_path: Path, url: str
+) -> None:
+    path = tmp_path / "support.json"
+    entries = [
+        {"name": "Fine", "description": "d", "url": "https://ok.example"},
+        {"name": "Sneaky", "description": "d", "url": url},
+    ]
+    path.write_text(json.dumps({"country": "Nowhere", "resources": entries}))
+    with pytest.raises(
+        SupportResourcesError, match=r"resources\[1\] \('Sneaky'\): url .* https://"
+    ):
+        load_support_resources(path)
+
+
+@pytest.mark.parametrize("url", ["https://ok.example", "tel:+33123", "mailto:help@ok.example"])
+def test_https_tel_and_mailto_links_load(tmp_path: Path, url: str) -> None:
+    path = tmp_path / "support.json"
+    entries = [{"name": "Fine", "description": "d", "url": url}]
+    path.write_text(json.dumps({"country": "Nowhere", "resources": entries}))
+    assert load_support_resources(path).resources[0].url == url
+    check_links(FRANCE)

@@ -1,4 +1,6 @@
-"""``python -m services.api.bench [--quick] [--json PATH]``: the API benchmark from one command.
+"""``python -m services.api.bench [--quick] [--json PATH] [--peers ...]``: the API benchmark.
+
+With ``--json PATH`` every figure goes to PATH and a plot to PATH with the suffix ``.png``.
 
 Exit status: 0 when every target holds, 1 when one fails, 2 when the benchmark could not run.
 """
@@ -16,10 +18,13 @@ from pathlib import Path
 
 from services.api.bench.load import LoadError, wrk_binary
 from services.api.bench.model import ensure_model
-from services.api.bench.report import as_json, render
+from services.api.bench.peer_servers import PEER_NAMES, parse_peers
+from services.api.bench.plot import write_plot
+from services.api.bench.report import as_json
 from services.api.bench.runner import Bench, BenchConfig
 from services.api.bench.servers import ServerError, machine_busy_seconds
 from services.api.bench.stores import measure_stores, render_stores
+from services.api.bench.text_report import render
 from services.api.bench.workload import build_workload
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -48,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--servers",
         default="uvicorn,granian",
         help="ASGI servers to compare for the API; the first is the production one measured fully",
+    )
+    parser.add_argument(
+        "--peers",
+        default="all",
+        help=f"peer model servers to measure: all (default), none, or a comma list of {', '.join(PEER_NAMES)}",
     )
     parser.add_argument(
         "--wait-quiet",
@@ -90,6 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not servers or unknown:
         print(f"--servers: choose from granian, uvicorn (got {args.servers!r})", file=sys.stderr)
         return 2
+    try:
+        peers = parse_peers(args.peers)
+    except ValueError as exc:
+        print(f"--peers: {exc}", file=sys.stderr)
+        return 2
     seconds = args.seconds or (2 if args.quick else 10)
     if seconds < 1:
         print("--seconds: at least 1 (wrk measures whole seconds)", file=sys.stderr)
@@ -104,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pin=pin,
         servers=servers,
         quick=args.quick,
+        peers=peers,
+        ceiling_rounds=2 if args.quick else 4,
     )
     try:
         wrk_binary()
@@ -148,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "phase_seconds": config.phase_seconds,
         "warmup_seconds": config.warmup_seconds,
         "quick": config.quick,
+        "peers": list(config.peers),
+        "ceiling_rounds": config.ceiling_rounds,
         "model": model.as_dict(),
         "loadavg_before": loadavg_before,
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
@@ -161,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(document, indent=2) + "\n")
         _say(f"\nfigures written to {args.json}")
+        plot = write_plot(document, args.json.with_suffix(".png"))
+        _say(f"plot written to {plot}")
     return 0 if document["passed"] else 1
 
 

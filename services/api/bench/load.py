@@ -200,3 +200,27 @@ def run_wrk(
     if result.requests == 0:
         raise LoadError(f"no request completed against {url}:\n{done.stdout[-2000:]}")
     return result
+
+
+def merge_runs(runs: Sequence[LoadResult]) -> LoadResult:
+    """Rounds of one phase as one result: totals add up; p50 is the rounds' median, p99 their
+    worst (percentiles of separate runs cannot be merged exactly, so the slow side is kept)."""
+    if len(runs) == 1:
+        return runs[0]
+    requests = sum(r.requests for r in runs)
+    seconds = sum(r.seconds for r in runs)
+    p50s = sorted(r.p50_ms for r in runs)
+    return LoadResult(
+        requests=requests,
+        seconds=seconds,
+        requests_per_s=requests / seconds if seconds > 0 else 0.0,
+        p50_ms=p50s[len(p50s) // 2],
+        p90_ms=max(r.p90_ms for r in runs),
+        p99_ms=max(r.p99_ms for r in runs),
+        max_ms=max(r.max_ms for r in runs),
+        mean_ms=sum(r.mean_ms * r.requests for r in runs) / requests if requests else 0.0,
+        errors=sum(r.errors for r in runs),
+        non_2xx=sum(r.non_2xx for r in runs),
+        server_cpu_s=round(sum(r.server_cpu_s for r in runs), 3),
+        other_load_cores=max(r.other_load_cores for r in runs),
+    )

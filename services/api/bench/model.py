@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from mp_core.errors import CorruptArtifact
 from mp_core.settings import Settings
 from mp_core.stores.artifacts_files import ArtifactStore
 
@@ -53,7 +54,10 @@ def _describe(root: Path, trained_now: bool) -> BenchModel | None:
     store = ArtifactStore(settings_under(root).artifacts_dir)
     if store.current_version() is None:
         return None
-    manifest = store.verify()
+    try:
+        manifest = store.verify()
+    except CorruptArtifact:  # e.g. signed with another key, or before manifests were signed
+        return None
     train_rows = int(manifest.get("training_rows", 0))
     test_rows = int(manifest.get("test_rows", 0))
     if train_rows + test_rows != BENCH_ROWS:
@@ -113,3 +117,21 @@ def fresh_copy(model: BenchModel, target: Path) -> Settings:
         shutil.copytree(model.root / name, target / name)
     (target / "reports").mkdir()
     return settings_under(target)
+
+
+def export_pipeline(model: BenchModel, target: Path) -> Path:
+    """The template's fitted preprocessor and model as one scikit-learn ``Pipeline`` in joblib.
+
+    That is the file the peers' documented loaders take (MLServer's scikit-learn runtime loads
+    a joblib file; the others call ``joblib.load`` themselves). Every peer project pins the
+    workspace's scikit-learn version, so the pickled objects load as they were fitted. Only the
+    benchmark's peers read it: MindPulse itself never loads a pickle.
+    """
+    import joblib
+    from sklearn.pipeline import Pipeline
+
+    bundle = ArtifactStore(settings_under(model.root).artifacts_dir).load_bundle()
+    pipeline = Pipeline([("preprocess", bundle.preprocessor), ("model", bundle.model)])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(pipeline, target)
+    return target

@@ -1,9 +1,10 @@
 """Run every phase of the benchmark in turn and collect the figures.
 
-Order: baseline, ceiling, the API as configured for production (single predictions, batches,
-feedback, memory, predictions during a retrain), then the API on the other ASGI server. The
-ceiling runs right before the production instance so the two are measured close in time.
-Every server gets a fresh copy of the benchmark model and is stopped before the next starts.
+Order: baseline, the API as configured for production (single predictions interleaved with the
+constant-answer ceiling on the same process, batches on both batch routes, feedback, memory,
+predictions during a retrain), the API on the other ASGI server, then each peer model server
+(:mod:`services.api.bench.peer_phases`). Every server gets a fresh copy of the benchmark model
+and is stopped before the next starts.
 """
 
 from __future__ import annotations
@@ -15,22 +16,26 @@ import resource
 import secrets
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
-
-from services.api.bench.load import LoadError, LoadResult, LoadSettings, lua_script, run_wrk
+from services.api.bench.load import (
+    LoadError,
+    LoadResult,
+    LoadSettings,
+    lua_script,
+    merge_runs,
+    run_wrk,
+)
 from services.api.bench.model import BenchModel, fresh_copy
+from services.api.bench.retrain_phase import measure_retrain
 from services.api.bench.servers import (
     LOOPBACK,
     ProcessMemory,
     RunningServer,
-    descendants,
     free_port,
-    is_retrain_job,
     machine_busy_seconds,
     running,
     start_server,
@@ -39,11 +44,11 @@ from services.api.bench.workload import BATCH_ROWS, Workload
 
 PREDICT_PATH: Final = "/predict"
 BATCH_PATH: Final = "/predict/batch"
+V2_INFER_PATH: Final = "/v2/models/mindpulse/infer"
 FEEDBACK_PATH: Final = "/feedback"
 CEILING_PATH: Final = "/bench/ceiling"
 #: Feedback must not start retrains while it is measured; the retrain phase starts its own.
 NO_AUTO_RETRAIN: Final = "1000000000"
-RETRAIN_START_TIMEOUT: Final = 30.0
 # Variables of the caller's shell that would change what the servers do (or send data away).
 _DROPPED_ENV: Final = (
     "MLFLOW_TRACKING_URI",
@@ -71,6 +76,9 @@ class BenchConfig:
     pin: bool = True
     servers: tuple[str, ...] = ("granian", "uvicorn")
     quick: bool = False
+    peers: tuple[str, ...] = ()
+    #: The ceiling and /predict alternate this many times, each for phase_seconds / rounds.
+    ceiling_rounds: int = 4
 
     @property
     def run_dir(self) -> Path:
@@ -103,6 +111,8 @@ class Figures:
     ceiling: dict[str, Any] = field(default_factory=dict)
     api: dict[str, Any] = field(default_factory=dict)
     servers: dict[str, Any] = field(default_factory=dict)
+    peers: dict[str, Any] = field(default_factory=dict)
+    limit: dict[str, Any] = field(default_factory=dict)
 
 
 def api_command() -> list[str]:
@@ -155,7 +165,18 @@ class Bench:
             "batch": lua_script(BATCH_PATH, workload.batch),
             "feedback": lua_script(FEEDBACK_PATH, workload.feedback),
             "ceiling": lua_script(CEILING_PATH, workload.predict),
+            "v2_batch": lua_script(V2_INFER_PATH, workload.v2_batch),
+            "ceiling_batch": lua_script(CEILING_PATH, workload.batch),
         }
+
+    def reference_probability(self, features: dict[str, Any]) -> float:
+        """What MindPulse's fast path answers for ``features`` (the peers are checked against it)."""
+        from mp_core.schema import profile_from_mapping
+        from mp_core.stores.artifacts_files import ArtifactStore
+        from services.api.bench.model import settings_under
+
+        store = ArtifactStore(settings_under(self.model.root).artifacts_dir)
+        return float(store.load_scorer().scorer.score_profile(profile_from_mapping(features)))
 
     # -- servers -----------------------------------------------------------------------------
     def _start_api(
@@ -226,12 +247,15 @@ class Bench:
             with contextlib.suppress(LoadError):
                 run_wrk(url, script, load, duration=self.config.warmup_seconds)
         result = self._timed(server, url, script, load)
+        self._say(label, result)
+        return result
+
+    def _say(self, label: str, result: LoadResult) -> None:
         self.log(
-            f"  {label:<28} {result.requests_per_s:>10,.0f} req/s   p50 {result.p50_ms:7.2f} ms"
+            f"  {label:<32} {result.requests_per_s:>10,.0f} req/s   p50 {result.p50_ms:7.2f} ms"
             f"   p99 {result.p99_ms:7.2f} ms   {result.cpu_us_per_request:6.0f} us CPU/req"
             f"   errors {result.errors + result.non_2xx}   other load {result.other_load_cores:.2f} cores"
         )
-        return result
 
     def _timed(
         self, server: RunningServer, url: str, script: str, load: LoadSettings
@@ -267,27 +291,59 @@ class Bench:
             )
             figures.baseline = {"predict": result.as_dict(), "memory": self._memory(server)}
 
-    def run_ceiling(self, figures: Figures, server_name: str) -> None:
-        with running(self._start_api("ceiling", server_name, ceiling=True)) as server:
-            result = self._measure(
-                server, CEILING_PATH, self.scripts["ceiling"], "ceiling (constant)"
-            )
-            figures.ceiling = {"server": server_name, "predict": result.as_dict()}
+    def _interleaved(self, server: RunningServer) -> tuple[LoadResult, LoadResult]:
+        """The ceiling and /predict on the same process, alternating in short rounds.
+
+        On a machine shared with other work the load changes from second to second; taking
+        turns spreads that over both sides of the ratio instead of favouring one.
+        """
+        rounds = max(1, min(self.config.ceiling_rounds, int(self.config.phase_seconds)))
+        seconds = max(1.0, self.config.phase_seconds / rounds)
+        load = dataclasses.replace(self.config.load(), duration=seconds)
+        runs: dict[str, list[LoadResult]] = {"ceiling": [], "predict": []}
+        for path, key in ((CEILING_PATH, "ceiling"), (PREDICT_PATH, "predict")):
+            if self.config.warmup_seconds > 0:
+                with contextlib.suppress(LoadError):
+                    run_wrk(server.url + path, self.scripts[key], load, duration=self.config.warmup_seconds)  # fmt: skip
+        for _ in range(rounds):
+            for path, key in ((CEILING_PATH, "ceiling"), (PREDICT_PATH, "predict")):
+                runs[key].append(self._timed(server, server.url + path, self.scripts[key], load))
+        ceiling, predict = merge_runs(runs["ceiling"]), merge_runs(runs["predict"])
+        for label, result in (("ceiling (constant)", ceiling), ("api /predict", predict)):
+            self._say(label, result)
+        return ceiling, predict
 
     def run_production(self, figures: Figures, server_name: str) -> None:
-        with running(self._start_api(f"api-{server_name}", server_name)) as server:
-            predict = self._measure(server, PREDICT_PATH, self.scripts["predict"], "api /predict")
+        name = f"api-{server_name}"
+        with running(self._start_api(name, server_name, ceiling=True)) as server:
+            ceiling, predict = self._interleaved(server)
+            figures.ceiling = {
+                "server": server_name,
+                "predict": ceiling.as_dict(),
+                "rounds": self.config.ceiling_rounds,
+            }
             batch = self._measure_batch(server, f"api /predict/batch ({BATCH_ROWS} rows)")
+            v2_batch = self._measure_batch(
+                server, f"api V2 infer ({BATCH_ROWS} rows)", V2_INFER_PATH, self.scripts["v2_batch"]
+            )
+            # The same batch bodies read by the constant route: what HTTP and the body cost.
+            figures.ceiling["batch"] = self._measure_batch(
+                server,
+                f"ceiling ({BATCH_ROWS}-row bodies)",
+                CEILING_PATH,
+                self.scripts["ceiling_batch"],
+            )
             feedback = self._measure(
                 server, FEEDBACK_PATH, self.scripts["feedback"], "api /feedback"
             )
             memory = self._memory(server)
-            retrain = self._retrain_phase(server, self.environments[f"api-{server_name}"])
+            retrain = measure_retrain(self, server, self.environments[f"api-{server_name}"])
             figures.api = {
                 "server": server_name,
                 "workers": 1,
                 "predict": predict.as_dict(),
                 "batch": batch,
+                "v2_batch": v2_batch,
                 "feedback": {**feedback.as_dict(), "feedback_per_s": feedback.requests_per_s},
                 "memory": memory,
                 "retrain": retrain,
@@ -310,11 +366,17 @@ class Bench:
                 "memory": self._memory(server),
             }
 
-    def _measure_batch(self, server: RunningServer, label: str) -> dict[str, Any]:
+    def _measure_batch(
+        self,
+        server: RunningServer,
+        label: str,
+        path: str = BATCH_PATH,
+        script: str | None = None,
+    ) -> dict[str, Any]:
         batch = self._measure(
             server,
-            BATCH_PATH,
-            self.scripts["batch"],
+            path,
+            script or self.scripts["batch"],
             label,
             connections=self.config.batch_connections,
         )
@@ -324,120 +386,26 @@ class Bench:
             "rows_per_s": batch.requests_per_s * BATCH_ROWS,
         }
 
-    def _retrain_phase(self, server: RunningServer, env: dict[str, str]) -> dict[str, Any]:
-        """/predict idle, then /predict while a trainer (``mindpulse worker``) retrains."""
-        url = server.url + PREDICT_PATH
-        load = self.config.load()
-        # Idle right before, so both sides of the ratio see the same machine.
-        idle = self._timed(server, url, self.scripts["predict"], load)
-        trainer = start_server(
-            "trainer",
-            trainer_command(),
-            port=0,
-            env=env,
-            log_path=self.log_dir / "trainer.log",
-            cwd=self.config.repo_root,
-            cpus=self.config.wrk_cpus if self.config.pin else (),
-            health_path=None,
-        )
-        with running(trainer), httpx.Client(base_url=server.url, timeout=10.0) as client:
-            response = client.post(
-                "/retrain", headers={"Authorization": f"Bearer {self.admin_token}"}
-            )
-            if response.status_code != 202:
-                raise RuntimeError(
-                    f"POST /retrain answered {response.status_code}: {response.text[:300]}"
-                )
-            job_pid = trainer.pid
-            started = time.monotonic()
-            while not retrain_running(client.get("/model").json()):
-                if time.monotonic() - started > RETRAIN_START_TIMEOUT:
-                    raise RuntimeError("the retrain never reported itself running")
-                time.sleep(0.1)
-            placed = self._place_job(server, job_pid)
-            during = self._timed(server, url, self.scripts["predict"], load)
-            info = client.get("/model").json()
-        still_running = retrain_running(info)
-        ratio = during.p99_ms / idle.p99_ms if idle.p99_ms > 0 else float("inf")
-        for label, result in (("idle, before", idle), ("during retrain", during)):
-            self.log(
-                f"  {'api /predict ' + label:<28} {result.requests_per_s:>10,.0f} req/s"
-                f"   p50 {result.p50_ms:7.2f} ms   p99 {result.p99_ms:7.2f} ms"
-                f"   {result.cpu_us_per_request:6.0f} us CPU/req"
-            )
-        self.log(
-            f"  p99 during/idle x{ratio:.2f}; retrain still running at the end: {still_running}"
-        )
-        return {
-            "idle": idle.as_dict(),
-            "during": during.as_dict(),
-            "p99_ratio": ratio,
-            "retrain_running_throughout": still_running,
-            "retrain_pid": job_pid,
-            "retrain_cpus": placed,
-            "retrain_status_after": info.get("retrain"),
-        }
-
-    def _place_job(self, server: RunningServer, job_pid: object) -> list[int]:
-        """Move the retrain job off the server's CPU: it inherited the pin, production would not.
-
-        On a machine with a spare core the operating system runs the job beside the worker,
-        which is what the API expects (its job keeps numeric libraries to one thread).
-        """
-        everything = set(os.sched_getaffinity(0))
-        if not self.config.pin:
-            return sorted(everything)
-        target = sorted(everything - set(self.config.server_cpus)) or sorted(everything)
-        pids = set(descendants(server.pid))
-        if isinstance(job_pid, int):
-            pids |= {job_pid, *descendants(job_pid)}
-        for pid in pids:
-            if is_retrain_job(pid):
-                for task in _tasks(pid):
-                    _set_affinity(task, target)
-        return target
-
     # -- all ---------------------------------------------------------------------------------
     def run(self, primary: str) -> Figures:
+        from services.api.bench.limit import measure_limit
+        from services.api.bench.peer_phases import run_peers
+
         figures = Figures()
         self.run_baseline(figures)
-        self.run_ceiling(figures, primary)
         self.run_production(figures, primary)
         for name in self.config.servers:
             if name != primary:
                 self.run_alternative(figures, name)
+        run_peers(self, figures)
+        figures.limit = measure_limit(self.model, self.workload, self.config, self.log)
         return figures
-
-
-def trainer_command() -> list[str]:
-    """The training plane: ``mindpulse worker`` from this environment."""
-    return [str(Path(sys.executable).with_name("mindpulse")), "worker"]
-
-
-def retrain_running(info: dict[str, Any]) -> bool:
-    """Whether ``GET /model`` says a retrain is running now."""
-    if info.get("retrain_running") is True:
-        return True
-    status = info.get("retrain") or {}
-    return isinstance(status, dict) and status.get("state") == "running"
 
 
 def _children_cpu_seconds() -> float:
     """CPU time of this process's finished children (each wrk run, once it was waited for)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def _tasks(pid: int) -> list[int]:
-    try:
-        return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
-    except OSError:
-        return []
-
-
-def _set_affinity(pid: int, cpus: Sequence[int]) -> None:
-    with contextlib.suppress(OSError):  # the task may have ended in between
-        os.sched_setaffinity(pid, cpus)
 
 
 def _memory_dict(process: ProcessMemory) -> dict[str, Any]:

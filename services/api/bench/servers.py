@@ -258,3 +258,20 @@ def _short(command: str, limit: int = 90) -> str:
     home = str(Path.home())
     command = command.replace(home, "~")
     return command if len(command) <= limit else command[: limit - 3] + "..."
+
+
+def pin_process(pid: int, cpus: Sequence[int]) -> None:
+    """Move every thread of ``pid`` onto ``cpus`` (a thread that ended meanwhile is skipped)."""
+    try:
+        tasks = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(task, cpus)
+
+
+def pin_tree(pid: int, cpus: Sequence[int]) -> None:
+    """Pin ``pid`` and every descendant (all their threads) to ``cpus``."""
+    for process in [pid, *descendants(pid)]:
+        pin_process(process, cpus)

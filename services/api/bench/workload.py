@@ -18,11 +18,23 @@ WORKLOAD_SEED: Final = 2024
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """JSON bodies for /predict, /predict/batch and /feedback."""
+    """JSON bodies for /predict, /predict/batch and /feedback, and the same rows in the
+    Open Inference Protocol (V2) and KServe v1 shapes for the V2 route and the peers."""
 
     predict: tuple[str, ...]
     batch: tuple[str, ...]
     feedback: tuple[str, ...]
+    v2_predict: tuple[str, ...] = ()
+    v2_batch: tuple[str, ...] = ()
+    mlserver_predict: tuple[str, ...] = ()
+    mlserver_batch: tuple[str, ...] = ()
+    v1_predict: tuple[str, ...] = ()
+    v1_batch: tuple[str, ...] = ()
+
+    def bodies(self, kind: str, batch: bool) -> tuple[str, ...]:
+        """The bodies of one request shape: ``ours``, ``v2``, ``mlserver`` or ``v1``."""
+        prefix = "" if kind == "ours" else f"{kind}_"
+        return tuple(getattr(self, prefix + ("batch" if batch else "predict")))
 
 
 def _rows(n: int, seed: int) -> list[dict[str, Any]]:
@@ -47,15 +59,50 @@ def _dump(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def v2_body(rows: list[dict[str, Any]], *, mlserver: bool = False) -> dict[str, Any]:
+    """An inference request with the nine features as named tensors (BYTES categories).
+
+    ``mlserver=True`` adds what MLServer's scikit-learn runtime documents for a pandas model:
+    the ``pd`` content type (the inputs become DataFrame columns), ``str`` for the text
+    columns, and ``predict_proba`` as the output.
+    """
+    from mp_core.schema import FEATURE_NAMES, SPECS_BY_NAME
+
+    inputs = []
+    for name in FEATURE_NAMES:
+        kind = SPECS_BY_NAME[name].kind
+        tensor: dict[str, Any] = {
+            "name": name,
+            "shape": [len(rows)],
+            "datatype": {"category": "BYTES", "int": "INT64", "float": "FP64"}[kind],
+            "data": [row[name] for row in rows],
+        }
+        if mlserver and kind == "category":
+            tensor["parameters"] = {"content_type": "str"}
+        inputs.append(tensor)
+    if not mlserver:
+        return {"inputs": inputs}
+    return {
+        "parameters": {"content_type": "pd"},
+        "inputs": inputs,
+        "outputs": [{"name": "predict_proba"}],
+    }
+
+
 def build_workload(seed: int = WORKLOAD_SEED) -> Workload:
     """Bodies made from ``generate(...)`` with a fixed seed: the same bytes on every run."""
-    singles = _rows(SINGLE_BODIES, seed)
-    batch_rows = _rows(BATCH_ROWS * BATCH_BODIES, seed + 1)
+    feedback = _rows(SINGLE_BODIES, seed)
+    singles = [row["features"] for row in feedback]
+    rows = [row["features"] for row in _rows(BATCH_ROWS * BATCH_BODIES, seed + 1)]
+    batches = [rows[i : i + BATCH_ROWS] for i in range(0, len(rows), BATCH_ROWS)]
     return Workload(
-        predict=tuple(_dump({"features": row["features"]}) for row in singles),
-        batch=tuple(
-            _dump({"instances": [row["features"] for row in batch_rows[i : i + BATCH_ROWS]]})
-            for i in range(0, len(batch_rows), BATCH_ROWS)
-        ),
-        feedback=tuple(_dump(row) for row in singles),
+        predict=tuple(_dump({"features": row}) for row in singles),
+        batch=tuple(_dump({"instances": batch}) for batch in batches),
+        feedback=tuple(_dump(row) for row in feedback),
+        v2_predict=tuple(_dump(v2_body([row])) for row in singles),
+        v2_batch=tuple(_dump(v2_body(batch)) for batch in batches),
+        mlserver_predict=tuple(_dump(v2_body([row], mlserver=True)) for row in singles),
+        mlserver_batch=tuple(_dump(v2_body(batch, mlserver=True)) for batch in batches),
+        v1_predict=tuple(_dump({"instances": [row]}) for row in singles),
+        v1_batch=tuple(_dump({"instances": batch}) for batch in batches),
     )

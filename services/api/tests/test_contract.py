@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import httpx
@@ -115,17 +116,29 @@ def test_model_info(http: httpx.Client, api: ApiServer) -> None:
     assert http.get("/model").json()["feedback_since_training"] == stored + 1
 
 
-def test_metrics_add_up_every_worker(http: httpx.Client) -> None:
-    for _ in range(20):
-        http.post("/predict", json={"features": EXAMPLE})
+def _samples(http: httpx.Client) -> dict[str, float]:
     text = http.get("/metrics").text
     assert "# TYPE mindpulse_http_requests_total counter" in text
-    samples = {
+    return {
         line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
         if line and not line.startswith("#")
     }
-    predicted = sum(v for k, v in samples.items() if k.startswith("mindpulse_predictions_total"))
+
+
+def test_metrics_add_up_every_worker(http: httpx.Client) -> None:
+    for _ in range(20):
+        http.post("/predict", json={"features": EXAMPLE})
+    # Each worker adds its prediction counts to the shared files every 0.25 s.
+    deadline = time.monotonic() + 5.0
+    while True:
+        samples = _samples(http)
+        predicted = sum(
+            v for k, v in samples.items() if k.startswith("mindpulse_predictions_total")
+        )
+        if predicted >= 20 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert predicted >= 20
     ok = 'mindpulse_http_requests_total{method="POST",route="/predict",status="200"}'
     assert samples[ok] >= 20
@@ -192,22 +205,75 @@ def test_bad_predict_bodies_name_field_and_rule(
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "field", "words"),
     [
-        b'{"features": {"Age": NaN}}',
-        b'{"features": {"CGPA": Infinity}}',
-        b'{"features": {"CGPA": -Infinity}}',
-        b'{"features": ',
-        b"not json at all",
-        b"\xff\xfe\x00",
+        (b'{"features": {"Age": NaN}}', "Age", "NaN is not allowed"),
+        (b'{"features": {"CGPA": Infinity}}', "CGPA", "Infinity is not allowed"),
+        (b'{"features": {"CGPA": -Infinity}}', "CGPA", "-Infinity is not allowed"),
     ],
-    ids=["nan", "infinity", "minus-infinity", "truncated", "text", "binary"],
+    ids=["nan", "infinity", "minus-infinity"],
 )
-def test_malformed_json_and_non_finite_numbers(http: httpx.Client, raw: bytes) -> None:
+def test_non_finite_numbers_are_named_against_their_field(
+    http: httpx.Client, raw: bytes, field: str, words: str
+) -> None:
     answer = http.post("/predict", content=raw, headers={"Content-Type": "application/json"})
     assert answer.status_code == 400
-    assert answer.json()["field"] == "body"
-    assert "JSON" in answer.json()["rule"]
+    body = answer.json()
+    assert body["field"] == field
+    assert words in body["rule"]
+    assert "must be a " in body["rule"]  # the field's own rule follows
+    assert body["path"] == f"$.features.{field}"
+    assert body["errors"][0] == {"field": field, "rule": body["rule"], "path": body["path"]}
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (b'{"features": ', "Expecting value at line 1, column 14"),
+        (b"not json at all", "Expecting value at line 1, column 1"),
+        (b"\xff\xfe\x00", "not UTF-8 text at byte 0"),
+    ],
+    ids=["truncated", "text", "binary"],
+)
+def test_malformed_json_gets_a_truthful_rule(http: httpx.Client, raw: bytes, where: str) -> None:
+    answer = http.post("/predict", content=raw, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["field"] == "body"
+    assert body["rule"] == f"must be valid JSON ({where})"
+    assert "NaN" not in body["rule"]
+
+
+def test_every_bad_field_is_listed_and_the_first_keeps_the_top_level_fields(
+    http: httpx.Client,
+) -> None:
+    features = {**_profile(Age=15, Gender="Robot", Sleep_Duration=30), "Mood": 3}
+    del features["CGPA"]
+    answer = http.post("/predict", json={"features": features})
+    assert answer.status_code == 400
+    body = answer.json()
+    listed = {e["field"]: e for e in body["errors"]}
+    assert set(listed) == {"Age", "Gender", "Sleep_Duration", "Mood", "CGPA"}
+    assert listed["CGPA"] == {
+        "field": "CGPA",
+        "rule": "required field is missing",
+        "path": "$.features.CGPA",
+    }
+    assert "one of Male, Female, Other" in listed["Gender"]["rule"]
+    assert "from 0 to 24" in listed["Sleep_Duration"]["rule"]
+    first = body["errors"][0]
+    assert (body["field"], body["rule"], body["path"]) == (
+        first["field"],
+        first["rule"],
+        first["path"],
+    )
+    assert "4 more" in body["detail"]
+    feedback = http.post(
+        "/feedback", json={"features": _profile(Age=15), "prediction": 2, "actual": None}
+    ).json()
+    assert [e["field"] for e in feedback["errors"]] == ["Age", "prediction", "actual"]
+    batch = http.post("/predict/batch", json={"instances": [EXAMPLE, _profile(Age=15), 3]}).json()
+    assert [e["path"] for e in batch["errors"]] == ["$.instances[1].Age", "$.instances[2]"]
 
 
 def test_overflowing_number_is_out_of_range(http: httpx.Client) -> None:

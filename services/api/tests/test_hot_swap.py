@@ -122,7 +122,10 @@ def test_corrupted_bundle_is_refused_and_the_old_model_keeps_serving(
     shutil.copytree(store.versions_dir / "v0001", bad)
     manifest = json.loads((bad / "manifest.json").read_text())
     manifest["version"] = "v0002"
-    (bad / "manifest.json").write_text(json.dumps(manifest))
+    text = json.dumps(manifest).encode()
+    (bad / "manifest.json").write_bytes(text)
+    # Signed with the right key, so what refuses it is the file that no longer matches.
+    (bad / "manifest.sig").write_text(store.signing_key.sign(text))
     with (bad / "fastpath.npz").open("r+b") as handle:  # flip bytes in the middle
         handle.seek(200)
         handle.write(b"\x00garbage\x00")

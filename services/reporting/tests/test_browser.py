@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from PIL import Image
 from playwright.sync_api import Browser, sync_playwright
 
 from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT
+from mp_core.web.guard import REPORT_CSP
 from mp_reporting.render import DRIFT_TITLE, PERFORMANCE_TITLE, QUALITY_TITLE
 from mp_reporting.reports import ReportRun, build_reports
 from testsupport.browser import CHROMIUM, CHROMIUM_ARGS
@@ -89,3 +91,24 @@ def test_page_renders_with_its_title(
         grey = np.asarray(image.convert("L"))
     assert grey.std() > 10, "the screenshot is (nearly) one flat colour"
     assert len(np.unique(grey)) > 20
+
+
+def test_pages_render_under_the_page_servers_content_security_policy(
+    run: ReportRun, browser: Browser, ui_server: Any
+) -> None:
+    """Served by the page's server, each report gets its CSP (inline only, no network) and
+    still draws: Evidently's section appears and the browser reports no blocked resource."""
+    ui = ui_server("http://127.0.0.1:9", REPORTS_DIR=str(run.reports_dir))
+    for name, (_title, evidently_text) in PAGES.items():
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        blocked: list[str] = []
+        page.on("console", lambda msg, seen=blocked: seen.append(msg.text))
+        try:
+            answer = page.goto(f"{ui.url}/reports/{name}", wait_until="load", timeout=60_000)
+            assert answer is not None
+            assert answer.headers["content-security-policy"] == REPORT_CSP
+            page.get_by_text(evidently_text, exact=True).first.wait_for(timeout=60_000)
+            page.wait_for_timeout(500)
+        finally:
+            page.close()
+        assert not [m for m in blocked if "Content Security Policy" in m], (name, blocked)

@@ -29,7 +29,7 @@ from mp_reporting.cli import (
 )
 from mp_reporting.retrain import request_retrain
 from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers
-from testsupport.reporting import feedback_lines, write_feedback
+from testsupport.reporting import environment_for, feedback_lines, write_feedback
 
 
 @pytest.fixture
@@ -50,26 +50,10 @@ def drifted(make_settings: Callable[..., Settings]) -> Settings:
     return settings
 
 
-def _environment(
-    monkeypatch: pytest.MonkeyPatch,
-    settings: Settings,
-    token: str | None,
-    api_url: str = "http://127.0.0.1:9",  # nothing listens there
-) -> None:
-    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("ARTIFACTS_DIR", str(settings.artifacts_dir))
-    monkeypatch.setenv("REPORTS_DIR", str(settings.reports_dir))
-    monkeypatch.setenv("API_URL", api_url)
-    if token is None:
-        monkeypatch.delenv("ADMIN_TOKEN", raising=False)
-    else:
-        monkeypatch.setenv("ADMIN_TOKEN", token)
-
-
 def test_drift_requests_a_retrain_from_the_api(
     api: ApiServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _environment(monkeypatch, api.settings, ADMIN_TOKEN, api.url)
+    environment_for(monkeypatch, api.settings, ADMIN_TOKEN, api.url)
 
     assert main(["--drift-check"]) == EXIT_RETRAIN_REQUESTED
 
@@ -107,7 +91,7 @@ def test_console_script_in_its_own_process(api: ApiServer, tmp_path: Path) -> No
 def test_wrong_token_is_a_failure_naming_admin_token(
     api: ApiServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _environment(monkeypatch, api.settings, "not-the-token", api.url)
+    environment_for(monkeypatch, api.settings, "not-the-token", api.url)
 
     assert main(["--drift-check"]) == EXIT_FAILURE
     assert "ADMIN_TOKEN" in capsys.readouterr().err
@@ -117,7 +101,7 @@ def test_wrong_token_is_a_failure_naming_admin_token(
 def test_missing_token_fails_before_calling_the_api(
     drifted: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _environment(monkeypatch, drifted, None)
+    environment_for(monkeypatch, drifted, None)
 
     assert main(["--drift-check"]) == EXIT_FAILURE
     assert "ADMIN_TOKEN is not set" in capsys.readouterr().err
@@ -126,7 +110,7 @@ def test_missing_token_fails_before_calling_the_api(
 def test_unreachable_api_is_a_failure(
     drifted: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _environment(monkeypatch, drifted, ADMIN_TOKEN)
+    environment_for(monkeypatch, drifted, ADMIN_TOKEN)
 
     assert main(["--drift-check"]) == EXIT_FAILURE
     assert "cannot request a retrain" in capsys.readouterr().err
@@ -169,7 +153,7 @@ def test_retrain_already_running_is_exit_11(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _environment(monkeypatch, drifted, ADMIN_TOKEN, busy_api)
+    environment_for(monkeypatch, drifted, ADMIN_TOKEN, busy_api)
 
     assert main(["--drift-check"]) == EXIT_RETRAIN_RUNNING
     assert "already running" in capsys.readouterr().out

@@ -80,8 +80,19 @@ def test_risk_levels_and_class_labels() -> None:
     assert risk_level(0.1) == "lower"
     assert risk_level(0.35) == "moderate"
     assert risk_level(0.65) == "higher"
-    assert class_label(1) == "Higher risk pattern (1)"
-    assert class_label(0) == "Lower risk pattern (0)"
+    assert class_label(1) == "Higher risk pattern"
+    assert class_label(0) == "Lower risk pattern"
+
+
+@pytest.mark.parametrize(
+    ("probability", "words"),
+    [(0.89, "an 89% chance"), (0.08, "an 8% chance"), (0.11, "an 11% chance"),
+     (0.18, "an 18% chance"), (0.64, "a 64% chance"), (0.01, "a 1% chance")],
+)  # fmt: skip
+def test_the_chance_takes_the_article_its_number_is_read_with(
+    probability: float, words: str
+) -> None:
+    assert words in explain(BALANCED, 0, probability).summary
 
 
 @pytest.mark.parametrize("prediction", [0, 1])

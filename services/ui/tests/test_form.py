@@ -110,3 +110,6 @@ def test_values_are_shown_with_their_units() -> None:
     assert format_value(SPECS_BY_NAME["CGPA"], 3.2) == "3.2 / 4"
     assert format_value(SPECS_BY_NAME["Gender"], "Male") == "Male"
     assert format_value(SPECS_BY_NAME["Age"], None) == "-"
+    assert format_value(SPECS_BY_NAME["Sleep_Duration"], 1.0) == "1 hour/day"
+    assert format_value(SPECS_BY_NAME["Physical_Activity"], 1.0) == "1 minute/week"
+    assert format_value(SPECS_BY_NAME["Age"], 1) == "1 year"

@@ -1,4 +1,6 @@
-"""The UI's server as a real process: health route, report files by known name only, offline.
+"""The UI's server as a real process: health route, report files by known name only, offline;
+and against hostile clients: no uploads, Host allowlist, security headers, head and body limits,
+the concurrency cap (raw sockets).
 
 Nothing listens on the API URL it is given (port 9): the page must start and serve without it.
 """
@@ -8,13 +10,20 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 
+from mp_core.web.guard import PAGE_CSP, REPORT_CSP, HttpLimits
+from testsupport import sockets
 from testsupport.browser import UiServer
 
 pytestmark = pytest.mark.slow
+
+LIMITS = HttpLimits()
+SLACK = 4.0  # what a deadline may overrun by on a busy 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +59,7 @@ def test_known_reports_are_served_fresh(client: httpx.Client) -> None:
 def test_anything_else_is_a_friendly_404(client: httpx.Client, name: str) -> None:
     response = client.get(f"/reports/{name}")
     assert response.status_code == 404
-    assert "just report" in response.text
+    assert "does not exist yet" in response.text and "just report" not in response.text
 
 
 def test_no_path_leads_out_of_the_reports_folder(client: httpx.Client) -> None:
@@ -81,3 +90,73 @@ def test_the_ui_imports_no_ml_code_and_nothing_from_the_api() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=180, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_uploads_are_not_served(client: httpx.Client, tmp_path: Path) -> None:
+    files = {"files": ("x.txt", b"hello", "text/plain")}
+    answer = client.post("/gradio_api/upload", files=files)
+    assert answer.status_code == 404
+    assert "/tmp" not in answer.text and str(tmp_path) not in answer.text
+    assert client.get("/gradio_api/upload_progress?upload_id=x").status_code == 404
+
+
+def test_a_foreign_host_is_refused_and_never_reflected(client: httpx.Client, ui: UiServer) -> None:
+    for path in ("/", "/config", "/healthz"):
+        answer = client.get(path, headers={"Host": "evil.example"})
+        assert answer.status_code == 400, path
+        assert answer.json()["field"] == "Host"
+    config = client.get("/config", headers={"Host": f"localhost:{ui.port}"})
+    assert config.status_code == 200 and "evil.example" not in config.text
+
+
+def test_the_page_and_the_reports_carry_security_headers(client: httpx.Client) -> None:
+    answers = {
+        "/": client.get("/"),
+        "/config": client.get("/config"),
+        "report": client.get("/reports/data_quality.html"),
+        "missing report": client.get("/reports/nothing.html"),
+    }
+    sockets.check_base_headers(answers)
+    assert answers["/"].headers["content-security-policy"] == PAGE_CSP
+    assert answers["/config"].headers["content-security-policy"] == PAGE_CSP
+    assert answers["report"].headers["content-security-policy"] == REPORT_CSP
+    assert answers["missing report"].headers["content-security-policy"] == REPORT_CSP
+
+
+def test_a_200_mib_head_is_cut_and_memory_stays_flat(client: httpx.Client, ui: UiServer) -> None:
+    assert ui.process is not None
+    client.get("/healthz")
+    before = sockets.rss_kib(ui.process.pid)
+    outcomes = [
+        sockets.huge_head(ui.port, path="/healthz", line=line) for line in (sockets.MIB, 100)
+    ]
+    after = sockets.rss_kib(ui.process.pid)
+    assert outcomes[0].status == 431
+    assert all(o.sent < 8 * sockets.MIB for o in outcomes), outcomes
+    assert after - before < 16 * 1024, (before, after)
+    assert client.get("/healthz").status_code == 200
+
+
+def test_slow_and_idle_clients_are_dropped_in_time(ui: UiServer) -> None:
+    with ThreadPoolExecutor(3) as pool:
+        body = pool.submit(
+            sockets.trickle, ui.port, sockets.slow_body_head("/gradio_api/queue/join"), b"{",
+            limit=LIMITS.body_seconds + SLACK + 5,
+        )  # fmt: skip
+        silent = pool.submit(sockets.idle, ui.port, limit=LIMITS.header_seconds + SLACK + 5)
+    slow = body.result()
+    assert slow.status == 408 and slow.seconds <= LIMITS.body_seconds + SLACK, slow
+    assert silent.result().seconds <= LIMITS.header_seconds + SLACK, silent.result()
+
+
+def test_past_the_concurrency_cap_the_answer_is_503_with_retry_after(
+    ui_server: Callable[..., UiServer],
+) -> None:
+    ui = ui_server("http://127.0.0.1:9", UI_MAX_CONCURRENT="2")
+    held = [sockets.open_slow_body(ui.port, "/gradio_api/queue/join") for _ in range(2)]
+    try:
+        answer = httpx.get(ui.url + "/healthz", timeout=10)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    finally:
+        for sock in held:
+            sock.close()

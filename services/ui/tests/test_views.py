@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from mp_core.client import ApiError, ApiUnavailable, FeedbackAck, Health
+from mp_core.client import ApiError, ApiUnavailable, Health
+from mp_core.contract import FeedbackAck
 from mp_core.schema import StudentProfile
 from mp_core.support import FRANCE, Resource, SupportResources
 from mp_ui.explain import explain
 from mp_ui.views import (
     DISCLAIMER,
     feedback_html,
+    field_error_html,
     gauge_html,
     header_html,
     result_html,
     review_html,
+    stale_result_html,
     status_html,
     step_header_html,
     support_html,
@@ -65,18 +68,28 @@ def test_gauge_is_a_labelled_meter_filled_to_the_probability() -> None:
 
 def test_result_shows_class_probability_explanation_and_disclaimer() -> None:
     html = result_html(explain(PROFILE, 1, 0.8), 1, 0.8, "v0002")
-    assert "Higher risk pattern (1)" in html
+    assert "Higher risk pattern" in html and "(1)" not in html
     assert "80%" in html
     assert "5 hours" in html
     assert DISCLAIMER in html
     assert "v0002" in html
 
 
-def test_feedback_reports_total_and_retrain() -> None:
+def test_feedback_thanks_and_counts_in_plain_words() -> None:
     html = feedback_html(FeedbackAck(status="ok", total_feedbacks=50, retrain_triggered=True))
-    assert "<strong class='mp-total'>50</strong>" in html and "retrain" in html
+    assert "<strong class='mp-total'>50</strong>" in html
+    assert "the model is now being updated" in html
     quiet = feedback_html(FeedbackAck(status="ok", total_feedbacks=3, retrain_triggered=False))
-    assert "No retrain" in quiet
+    assert "Answers received so far" in quiet and "updated" not in quiet
+    assert "retrain" not in html + quiet and "feedbacks" not in html + quiet
+
+
+def test_errors_and_out_of_date_results() -> None:
+    assert field_error_html("Age", None) == ""
+    error = field_error_html("Age", "Age must be <16>")
+    assert 'id="mp-error-Age"' in error and "&lt;16&gt;" in error
+    stale = stale_result_html("<section>old</section>")
+    assert "out of date" in stale and "<section>old</section>" in stale
 
 
 def test_support_block_lists_the_lines_with_tap_to_call_links() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mp_core.errors import MindPulseError
+from mp_core.errors import CorruptArtifact, MindPulseError, ModelUnavailable
 from mp_core.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -107,9 +107,16 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
 
     console = _console()
     store = model_store(settings)
-    if args.if_missing and store.current_version() is not None:
-        console.print(f"A model is already current ({store.current_version()}); not training.")
-        return 0
+    if args.if_missing:
+        try:
+            store.verify()
+        except (CorruptArtifact, ModelUnavailable) as exc:
+            # No model, or one that can no longer be loaded (e.g. signed with another key, or
+            # from before manifests were signed): train a new one.
+            console.print(f"No usable current model ({exc}); training one.")
+        else:
+            console.print(f"A model is already current ({store.current_version()}); not training.")
+            return 0
     frame, source = _base_frame(args, settings, console)
     config = TrainConfig(
         seed=settings.seed,

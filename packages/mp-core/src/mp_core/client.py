@@ -168,6 +168,10 @@ class _Calls:
         return _Call("GET", "/model", _decoder(dict[str, Any]))
 
     @staticmethod
+    def model_versions() -> _Call[dict[str, Any]]:
+        return _Call("GET", "/model/versions", _decoder(dict[str, Any]))
+
+    @staticmethod
     def admin(path: str, token: str | None) -> _Call[dict[str, Any]]:
         return _Call("POST", path, _decoder(dict[str, Any]), headers=_auth(token))
 
@@ -226,8 +230,16 @@ class MindPulseClient:
     def model_info(self) -> dict[str, Any]:
         return self._run(_Calls.model_info())
 
+    def model_versions(self) -> dict[str, Any]:
+        """Every kept model version, oldest first, with its held-out metrics."""
+        return self._run(_Calls.model_versions())
+
     def retrain(self, token: str | None = None) -> dict[str, Any]:
         return self._run(_Calls.admin("/retrain", token or self.admin_token))
+
+    def request_reports(self, token: str | None = None) -> dict[str, Any]:
+        """Ask for the monitoring reports to be made again (admin)."""
+        return self._run(_Calls.admin("/reports/request", token or self.admin_token))
 
     def rollback(self, token: str | None = None) -> dict[str, Any]:
         return self._run(_Calls.admin("/model/rollback", token or self.admin_token))
@@ -290,8 +302,14 @@ class AsyncMindPulseClient:
     async def model_info(self) -> dict[str, Any]:
         return await self._run(_Calls.model_info())
 
+    async def model_versions(self) -> dict[str, Any]:
+        return await self._run(_Calls.model_versions())
+
     async def retrain(self, token: str | None = None) -> dict[str, Any]:
         return await self._run(_Calls.admin("/retrain", token or self.admin_token))
+
+    async def request_reports(self, token: str | None = None) -> dict[str, Any]:
+        return await self._run(_Calls.admin("/reports/request", token or self.admin_token))
 
     async def rollback(self, token: str | None = None) -> dict[str, Any]:
         return await self._run(_Calls.admin("/model/rollback", token or self.admin_token))

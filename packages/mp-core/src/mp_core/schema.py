@@ -39,31 +39,44 @@ def _meta(label: str, help_text: str, unit: str | None = None, **bounds: float) 
 class StudentProfile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """One student's answers. Field names match the dataset's columns."""
 
-    Age: Annotated[int, _meta("Age", "Age in whole years.", "years", ge=16, le=100)]
-    Gender: Annotated[Gender, _meta("Gender", "Gender the student identifies with.")]
-    Department: Annotated[Department, _meta("Department", "Field of study.")]
+    Age: Annotated[int, _meta("Age", "Your age in whole years.", "years", ge=16, le=100)]
+    Gender: Annotated[Gender, _meta("Gender", "The gender you identify with.")]
+    Department: Annotated[Department, _meta("Department", "Your field of study.")]
     CGPA: Annotated[
         float,
-        _meta("CGPA", "Cumulative grade point average on a 0-4 scale.", "/ 4", ge=0.0, le=4.0),
+        _meta(
+            "CGPA", "Your cumulative grade point average, on a 0-4 scale.", "/ 4", ge=0.0, le=4.0
+        ),
     ]
     Sleep_Duration: Annotated[
-        float, _meta("Sleep", "Average hours of sleep per day.", "hours/day", ge=0.0, le=24.0)
+        float,
+        _meta("Sleep", "How many hours you sleep on an average day.", "hours/day", ge=0.0, le=24.0),
     ]
     Study_Hours: Annotated[
         float,
-        _meta("Study hours", "Average hours of study per day.", "hours/day", ge=0.0, le=24.0),
+        _meta(
+            "Study hours",
+            "How many hours you study on an average day.",
+            "hours/day",
+            ge=0.0,
+            le=24.0,
+        ),
     ]
     Social_Media_Hours: Annotated[
         float,
         _meta(
-            "Social media", "Average hours on social media per day.", "hours/day", ge=0.0, le=24.0
+            "Social media",
+            "How many hours you spend on social media on an average day.",
+            "hours/day",
+            ge=0.0,
+            le=24.0,
         ),
     ]
     Physical_Activity: Annotated[
         float,
         _meta(
             "Physical activity",
-            "Minutes of physical activity per week.",
+            "How many minutes you are physically active in a week.",
             "minutes/week",
             ge=0.0,
             le=10080.0,
@@ -71,7 +84,13 @@ class StudentProfile(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ]
     Stress_Level: Annotated[
         int,
-        _meta("Stress level", "Self-rated stress, 1 (calm) to 10 (extreme).", "1-10", ge=1, le=10),
+        _meta(
+            "Stress level",
+            "How stressed you feel, from 1 (calm) to 10 (extreme).",
+            "1-10",
+            ge=1,
+            le=10,
+        ),
     ]
 
     def __post_init__(self) -> None:

@@ -14,15 +14,43 @@ DEFAULT_DRIFT_THRESHOLD = 0.3
 DEFAULT_RETRAIN_MIN_ROWS = 1000
 DEFAULT_MAX_BATCH = 10_000
 DEFAULT_PROMOTION_TOLERANCE = 0.01
+DEFAULT_PERFORMANCE_DROP = 0.03
+DEFAULT_PERFORMANCE_MIN_ROWS = 500
 DEFAULT_API_PORT = 8080
 DEFAULT_UI_PORT = 8081
 DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
-#: ``NAME_FILE=/run/secrets/x`` stands for ``NAME=<content of the file>`` (Docker/Swarm secrets).
-FILE_SUFFIX = "_FILE"
 
 
 class ConfigError(ValueError):
     """An environment variable holds a value MindPulse cannot use."""
+
+
+def env_value(env: Mapping[str, str], name: str) -> str | None:
+    """``NAME`` from ``env``, or the contents of the file named by ``NAME_FILE`` (a Docker or
+    Kubernetes secret); None when neither is set. Setting both is refused: one must win silently
+    otherwise, and a stale value in ``.env`` would shadow the secret."""
+    value = env.get(name) or None
+    path = env.get(f"{name}_FILE") or None
+    if path is None:
+        return value
+    if value is not None:
+        raise ConfigError(f"environment variables {name} and {name}_FILE: set only one of them")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"environment variable {name}_FILE: cannot read {path} ({exc.strerror})"
+        ) from None
+    # Secret files usually end with a newline that is not part of the secret.
+    return text.strip("\r\n") or None
+
+
+def env_count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of at least 1 from ``NAME`` (``default`` when unset)."""
+    text = env.get(name) or str(default)
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"environment variable {name}: a whole number of at least 1")
+    return int(text)
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +63,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     drift_threshold: float = DEFAULT_DRIFT_THRESHOLD
     retrain_min_rows: int = DEFAULT_RETRAIN_MIN_ROWS
     promotion_tolerance: float = DEFAULT_PROMOTION_TOLERANCE
+    performance_drop: float = DEFAULT_PERFORMANCE_DROP  # accuracy points that call a retrain
+    performance_min_rows: int = DEFAULT_PERFORMANCE_MIN_ROWS
     selection_metric: Literal["f1", "accuracy", "roc_auc", "precision", "recall"] = "f1"
     max_batch: int = DEFAULT_MAX_BATCH
     api_host: str = "127.0.0.1"
@@ -42,7 +72,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_workers: int = 1
     ui_port: int = DEFAULT_UI_PORT
     api_url: str = f"http://127.0.0.1:{DEFAULT_API_PORT}"
-    admin_token: str | None = None
+    admin_token: str | None = None  # or ADMIN_TOKEN_FILE
+    model_signing_key: str | None = None  # or MODEL_SIGNING_KEY_FILE; None: a per-user key file
     log_format: Literal["text", "json"] = "text"
     support_resources_file: Path | None = None  # another country's helplines (JSON)
     seed: int = 42
@@ -84,7 +115,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         raw: dict[str, object] = {}
         for info in msgspec.structs.fields(cls):
             value = env_value(env, info.name.upper())
-            if value is None or value == "":
+            if value is None:
                 continue
             raw[info.name] = value
         try:
@@ -93,22 +124,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             field, _, rule = _split_validation_message(str(exc))
             message = f"environment variable {field.upper()}: {rule}" if field else rule
             raise ConfigError(message) from exc
-
-
-def env_value(env: Mapping[str, str], name: str) -> str | None:
-    """``NAME`` from ``env``, or else the content of the file ``NAME_FILE`` names (stripped)."""
-    value = env.get(name)
-    if value:
-        return value
-    path = env.get(name + FILE_SUFFIX)
-    if not path:
-        return value
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(
-            f"environment variable {name}{FILE_SUFFIX}: cannot read {path}: {exc.strerror}"
-        ) from None
 
 
 def _decode_path(kind: type, value: object) -> object:

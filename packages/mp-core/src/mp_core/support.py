@@ -13,7 +13,9 @@ France by default, any country from a JSON file.
       ]
     }
 
-``phone``, ``url`` and ``hours`` are optional; at least one resource is required.
+``phone``, ``url`` and ``hours`` are optional; at least one resource is required. A ``url`` must
+start with ``https://``, ``tel:`` or ``mailto:``: the page turns it into a link, and any other
+scheme (``javascript:``, ``data:``, plain ``http://``) is refused when the file is loaded.
 """
 
 from __future__ import annotations
@@ -47,6 +49,21 @@ class SupportResources(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class SupportResourcesError(ValueError):
     """The support resources file is missing or does not follow the documented format."""
+
+
+#: The only link schemes a support resource may use.
+LINK_SCHEMES: Final = ("https://", "tel:", "mailto:")
+
+
+def check_links(resources: SupportResources) -> None:
+    """Raise :class:`SupportResourcesError` naming the first entry whose link is not allowed."""
+    for index, resource in enumerate(resources.resources):
+        url = resource.url
+        if url is not None and not url.strip().lower().startswith(LINK_SCHEMES):
+            raise SupportResourcesError(
+                f"resources[{index}] ({resource.name!r}): url {url[:80]!r} must start with "
+                + ", ".join(LINK_SCHEMES)
+            )
 
 
 FRANCE: Final = SupportResources(
@@ -96,7 +113,10 @@ def load_support_resources(path: Path | None) -> SupportResources:
             f"SUPPORT_RESOURCES_FILE {path}: cannot read it ({exc.strerror})"
         ) from None
     try:
-        return msgspec.json.decode(data, type=SupportResources)
+        resources = msgspec.json.decode(data, type=SupportResources)
+        check_links(resources)
+    except SupportResourcesError as exc:
+        raise SupportResourcesError(f"SUPPORT_RESOURCES_FILE {path}: {exc}") from None
     except msgspec.ValidationError as exc:
         # msgspec names the rule and the place: "Expected `str` - at `$.resources[0].name`".
         raise SupportResourcesError(f"SUPPORT_RESOURCES_FILE {path}: {exc}") from None
@@ -104,6 +124,7 @@ def load_support_resources(path: Path | None) -> SupportResources:
         raise SupportResourcesError(
             f"SUPPORT_RESOURCES_FILE {path}: not valid JSON ({exc})"
         ) from None
+    return resources
 
 
 def support_line(resources: SupportResources) -> str:

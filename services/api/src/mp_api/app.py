@@ -10,13 +10,15 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp
 
-from mp_api import __version__
+from mp_api import __version__, metrics
 from mp_api.config import ApiConfig
 from mp_api.metrics import MetricsMiddleware
 from mp_api.problems import handle_exception
-from mp_api.routes import admin, feedback, model, ops, predict
+from mp_api.routes import admin, feedback, model, ops, predict, reports, v2
+from mp_api.routes.docs import docs_assets, docs_render_plugins
 from mp_api.services import Services
 from mp_core.settings import Settings
+from mp_core.web.guard import HttpGuard, api_headers
 
 DESCRIPTION: Final = (
     "Depression-risk estimates for university students from nine lifestyle answers. "
@@ -25,6 +27,18 @@ DESCRIPTION: Final = (
     "Errors are JSON bodies naming the field and the rule: "
     '{"error": ..., "detail": ..., "field": ..., "rule": ...}.'
 )
+
+
+def create_guarded_app(settings: Settings, config: ApiConfig) -> ASGIApp:
+    """The app behind the HTTP guard (Host allowlist, concurrency cap, body deadline, security
+    headers): what the servers run."""
+    guard = HttpGuard(
+        create_app(settings, config),  # type: ignore[arg-type]
+        limits=config.limits,
+        allowed_hosts=config.allowed_hosts,
+        headers_for=api_headers,
+    )
+    return guard  # type: ignore[return-value]
 
 
 def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
@@ -37,23 +51,28 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
         *model.build(services),
         *admin.build(services),
         *ops.build(services),
+        *reports.build(services),
+        *v2.build(services),
     ]
-    routes = frozenset(path for handler in handlers for path in handler.paths)
+    routes = frozenset(path for handler in handlers for path in handler.paths) | v2.metric_paths()
+    assets = docs_assets()
 
     def with_metrics(app: ASGIApp) -> ASGIApp:
         return MetricsMiddleware(app, routes)
 
     return Litestar(
-        route_handlers=handlers,
+        route_handlers=[*handlers, assets],
         exception_handlers={Exception: handle_exception},
         middleware=[with_metrics],
-        on_startup=[services.start],
+        on_startup=[services.start, metrics.start_flushing],
+        on_shutdown=[metrics.flush_pending],
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="MindPulse API",
             version=__version__,
             description=DESCRIPTION,
             path="/schema",
+            render_plugins=docs_render_plugins(),
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(

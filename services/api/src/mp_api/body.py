@@ -71,7 +71,7 @@ class JsonBody(AbstractDTO[T], Generic[T]):
         try:
             return self.decoder.decode(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise describe_invalid_body(exc) from None
+            raise describe_invalid_body(exc, value, self.decoder.type) from None
 
 
 def json_body(public: type[T], decode_as: type[Any] | None = None) -> type[JsonBody[T]]:

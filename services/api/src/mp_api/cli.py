@@ -20,6 +20,7 @@ from mp_api.config import MULTIPROC_ENV, ApiConfig
 from mp_core.logs import configure_logging
 from mp_core.settings import ConfigError, Settings
 from mp_core.stores.feedback_files import FeedbackStore
+from mp_core.web.guard import HttpLimits
 
 log = logging.getLogger("mp_api")
 
@@ -42,16 +43,17 @@ def serve(args: argparse.Namespace, settings: Settings, config: ApiConfig) -> in
     )  # fmt: skip
     try:
         if server == "granian":
-            _run_granian(host, port, workers, settings.log_format)
+            _run_granian(host, port, workers, config.limits)
         else:
-            _run_uvicorn(host, port, workers)
+            _run_uvicorn(host, port, workers, config.limits)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
-def _run_granian(host: str, port: int, workers: int, log_format: str) -> None:
-    from granian.constants import Interfaces, Loops
+def _run_granian(host: str, port: int, workers: int, limits: HttpLimits) -> None:
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -68,11 +70,21 @@ def _run_granian(host: str, port: int, workers: int, log_format: str) -> None:
         log_access=False,
         respawn_failed_workers=True,
         backlog=2048,
+        # HTTP/1.1 only: h2c would accept 16 MiB of headers per stream by default.
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(limits.header_seconds * 1000),
+            keep_alive=True,
+            # hyper answers 431 when a head outgrows its read buffer (8 KiB at the least).
+            max_buffer_size=max(limits.header_bytes, 8192),
+        ),
     ).serve()
 
 
-def _run_uvicorn(host: str, port: int, workers: int) -> None:
+def _run_uvicorn(host: str, port: int, workers: int, limits: HttpLimits) -> None:
     import uvicorn
+
+    from mp_core.web.uvicorn_limits import uvicorn_options
 
     uvicorn.run(
         APP_FACTORY,
@@ -81,9 +93,9 @@ def _run_uvicorn(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
         log_level="warning",
         access_log=False,
+        **uvicorn_options(limits),  # httptools with a head size cap and deadline
     )
 
 

@@ -8,10 +8,12 @@ from typing import Final, Literal
 
 import msgspec
 
-from mp_core.settings import ConfigError
+from mp_core.settings import ConfigError, env_count
+from mp_core.web.guard import HttpLimits, parse_hosts
 
 DEFAULT_MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB for /predict and /feedback
 BATCH_BYTES_PER_ROW: Final = 512  # a generous upper bound for one profile as JSON
+DEFAULT_MAX_CONCURRENT: Final = 64  # requests in flight per worker; /predict takes ~1 ms each
 #: prometheus_client's shared-storage folder; ``mindpulse-api serve`` sets it for its workers.
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -19,11 +21,14 @@ Server = Literal["granian", "uvicorn"]
 
 
 class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """``API_SERVER``, ``MP_BENCH_CEILING``, ``API_MAX_BODY_BYTES``."""
+    """``API_SERVER``, ``MP_BENCH_CEILING``, ``API_MAX_BODY_BYTES``, ``API_ALLOWED_HOSTS``,
+    ``API_MAX_CONCURRENT``."""
 
     server: Server = "uvicorn"  # measured faster for /predict (services/api/README.md)
     bench_ceiling: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    allowed_hosts: tuple[str, ...] = parse_hosts(None)
+    limits: HttpLimits = HttpLimits(max_concurrent=DEFAULT_MAX_CONCURRENT)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiConfig:
@@ -40,6 +45,10 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
                 "environment variable API_MAX_BODY_BYTES: not a whole number"
             ) from None
         return cls(
+            allowed_hosts=parse_hosts(env.get("API_ALLOWED_HOSTS")),
+            limits=HttpLimits(
+                max_concurrent=env_count(env, "API_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT)
+            ),
             server=server,  # type: ignore[arg-type]
             bench_ceiling=(env.get("MP_BENCH_CEILING") or "").lower() in ("1", "true", "yes"),
             max_body_bytes=max_body,

@@ -8,6 +8,7 @@ traceback in the body (and the fuzz tests make sure no client input gets there).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Final
 
 import msgspec
@@ -15,7 +16,8 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from mp_api.wire import ErrorBody
+from mp_api.invalid import Malformed, field_messages
+from mp_api.wire import ErrorBody, FieldError
 from mp_core.errors import (
     FeedbackStoreError,
     IdempotencyConflict,
@@ -42,6 +44,15 @@ ERROR_CODES: Final[dict[int, str]] = {
     503: "unavailable",
 }
 _LABEL_FIELDS: Final = frozenset({"prediction", "actual"})
+# An absolute path: a slash not following a word character, a dot, a colon or another slash
+# (so URLs and relative names stay), then folders; the last part is kept.
+_ABSOLUTE_PATH: Final = re.compile(r"(?<![\w.:/~])/(?:[\w.@+-]+/)*([\w.@+-]*)")
+
+
+def public_text(text: str) -> str:
+    """``text`` for an unauthenticated client: absolute paths cut to their last part (the logs
+    keep them whole). Where the server keeps its files is nobody else's business."""
+    return _ABSOLUTE_PATH.sub(lambda match: match.group(1) or "(folder)", text)
 
 
 class ApiProblem(Exception):
@@ -57,6 +68,7 @@ class ApiProblem(Exception):
         path: str | None = None,
         error: str | None = None,
         headers: dict[str, str] | None = None,
+        errors: list[FieldError] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -67,25 +79,63 @@ class ApiProblem(Exception):
             field=field,
             rule=rule,
             path=path,
+            errors=errors,
         )
 
 
-def describe_invalid_body(exc: msgspec.ValidationError | msgspec.DecodeError) -> ApiProblem:
-    """A 400 naming the field and the rule from msgspec's message."""
-    message = str(exc)
-    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+def describe_invalid_body(
+    exc: msgspec.ValidationError | msgspec.DecodeError,
+    body: bytes | None = None,
+    kind: type[Any] | None = None,
+) -> ApiProblem:
+    """A 400 naming every bad field and its rule; the first one in the top-level fields.
+
+    With the ``body`` and the ``kind`` it was decoded as, every bad field is found (see
+    :mod:`mp_api.invalid`); without them, only the one msgspec stopped at.
+    """
+    messages = [str(exc)]
+    if body is not None and kind is not None:
+        try:
+            messages = field_messages(body, kind) or messages
+        except Malformed as malformed:
+            return ApiProblem(
+                400,
+                f"the body is not valid JSON: {malformed.where}",
+                field="body",
+                rule=f"must be valid JSON ({malformed.where})",
+                path="$",
+            )
+    elif isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
         return ApiProblem(
-            400,
-            f"the body is not valid JSON: {message}",
-            field="body",
-            rule="must be a JSON object (NaN and Infinity are not JSON)",
+            400, f"the body is not valid JSON: {exc}", field="body", rule="must be a JSON object"
         )
+    errors = [word_field_error(m) for m in messages]
+    if not isinstance(exc, msgspec.DecodeError) or isinstance(exc, msgspec.ValidationError):
+        # The error msgspec stopped at stays first: it is the one answered before the list.
+        stopped = word_field_error(str(exc))
+        errors = [stopped, *(e for e in errors if e.path != stopped.path)]
+    first = errors[0]
+    shown = first.path.removeprefix("$.") if first.path != "$" else "body"
+    more = f" (and {len(errors) - 1} more, listed in errors)" if len(errors) > 1 else ""
+    return ApiProblem(
+        400,
+        f"{shown}: {first.rule}{more}",
+        field=first.field,
+        rule=first.rule,
+        path=first.path,
+        errors=errors,
+    )
+
+
+def word_field_error(message: str) -> FieldError:
+    """msgspec's ``<rule> - at `<path>``` as the field, the rule in words, and the path."""
     rule, sep, where = message.rpartition(" - at `")
     path = where.rstrip("`") if sep else "$"
     if not sep:
         rule = message
     field = _last_name(path)
     quoted = rule.split("`")[1] if rule.count("`") >= 2 else ""
+    spec = SPECS_BY_NAME.get(field) if _is_profile_path(path.rsplit(".", 1)[0]) else None
     if rule.startswith("Object missing required field"):
         field, path = quoted, f"{path}.{quoted}"
         rule = "required field is missing"
@@ -97,14 +147,17 @@ def describe_invalid_body(exc: msgspec.ValidationError | msgspec.DecodeError) ->
             if allowed
             else "not part of this request's schema (see /schema)"
         )
-    elif field in SPECS_BY_NAME and _is_profile_path(path.rsplit(".", 1)[0]):
-        rule = f"{rule} (must be {SPECS_BY_NAME[field].rule()})"
+    elif rule.startswith("Expected a finite number"):
+        shown = rule.rsplit(" ", 1)[-1]
+        expected = spec.rule() if spec else "0 or 1" if field in _LABEL_FIELDS else "a number"
+        rule = f"{shown} is not allowed: JSON numbers must be finite (must be {expected})"
+    elif spec is not None:
+        rule = f"{rule} (must be {spec.rule()})"
     elif field in _LABEL_FIELDS:
         rule = f"{rule} (must be 0 or 1)"
     elif field == "instances" and "length" in rule:
         rule = f"{rule} (send at least one profile)"
-    shown = path.removeprefix("$.") if path != "$" else "body"
-    return ApiProblem(400, f"{shown}: {rule}", field=field or "body", rule=rule, path=path)
+    return FieldError(field=field or "body", rule=rule, path=path)
 
 
 def _last_name(path: str) -> str:
@@ -121,7 +174,7 @@ def invalid_profile(exc: InvalidProfile) -> ApiProblem:
 
 
 def unavailable(reason: str) -> ApiProblem:
-    return ApiProblem(503, reason, error="model_unavailable")
+    return ApiProblem(503, public_text(reason), error="model_unavailable")
 
 
 def to_response(problem: ApiProblem) -> Response[Any]:
@@ -145,10 +198,10 @@ def problem_for(exc: Exception) -> ApiProblem | None:
         return describe_invalid_body(exc)
     if isinstance(exc, FeedbackStoreError):
         log.error("feedback_store_error", extra={"error": str(exc)})
-        return ApiProblem(503, f"feedback store unavailable: {exc}")
+        return ApiProblem(503, public_text(f"feedback store unavailable: {exc}"))
     if isinstance(exc, StoreUnavailable):
         log.error("store_unavailable", extra={"error": str(exc)})
-        return ApiProblem(503, f"store unavailable: {exc}", error="store_unavailable")
+        return ApiProblem(503, public_text(f"store unavailable: {exc}"), error="store_unavailable")
     if isinstance(exc, IdempotencyConflict):
         return ApiProblem(
             422, str(exc), field=exc.field, rule=exc.rule, error="idempotency_key_reused"

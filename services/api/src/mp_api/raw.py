@@ -31,8 +31,14 @@ class ClientGone(Exception):
     """The client disconnected before sending the whole body: nobody to answer."""
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole body of a JSON request; 413 past ``limit`` bytes, then 415 unless JSON."""
+async def read_body(
+    scope: Scope, receive: Receive, limit: int, accept: Callable[[str], None] = require_json
+) -> bytes:
+    """The whole body of a request; 413 past ``limit`` bytes, then ``accept`` its media type.
+
+    ``accept`` gets the parsed Content-Type (parameters dropped, lower case; empty when the
+    header is missing) and raises the problem to answer; the default wants JSON (else 415).
+    """
     content_type = b""
     announced = None
     for name, value in scope["headers"]:
@@ -66,7 +72,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         elif message["type"] == "http.disconnect":
             raise ClientGone
     # The same parsing as Litestar's Request.content_type: parameters dropped, lower case.
-    require_json(content_type.decode("latin-1").split(";", 1)[0].strip().lower())
+    accept(content_type.decode("latin-1").split(";", 1)[0].strip().lower())
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -75,19 +81,36 @@ def raw_route(endpoint: Endpoint, limit: int) -> Callable[[ASGIApp], ASGIApp]:
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-            headers = [_JSON]
             try:
-                status, payload = 200, endpoint(await read_body(scope, receive, limit))
+                payload = endpoint(await read_body(scope, receive, limit))
             except ClientGone:
                 return
             except Exception as exc:
-                problem = problem_for(exc) or internal_error(scope["path"], exc)
-                status, payload = problem.status, _encode(problem.body)
-                headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
-            headers.append((b"content-length", str(len(payload)).encode()))
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": payload})
+                await send_problem(send, problem_answer(scope, exc))
+                return
+            await send_json(send, 200, payload)
 
         return serve
 
     return middleware
+
+
+def problem_answer(scope: Scope, exc: Exception) -> ApiProblem:
+    """The problem to answer for ``exc`` (a logged 500 for anything unexpected)."""
+    return problem_for(exc) or internal_error(scope["path"], exc)
+
+
+async def send_problem(send: Send, problem: ApiProblem) -> None:
+    headers = [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
+    await send_json(send, problem.status, _encode(problem.body), headers)
+
+
+async def send_json(
+    send: Send, status: int, payload: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """One complete JSON response: start (with Content-Length) and body."""
+    headers = [_JSON, (b"content-length", str(len(payload)).encode())]
+    if extra:
+        headers += extra
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

@@ -1,10 +1,10 @@
 """Request and response bodies of the HTTP contract, as msgspec Structs.
 
 Requests embed :class:`~mp_core.schema.StudentProfile`, so the schema in mp-core is the one
-validator. The batch endpoint decodes rows into :data:`ProfileRow`, a twin of the profile built
+validator. The prediction endpoints decode rows into :data:`ProfileRow`, a twin of the profile built
 from the same annotations (same names, types, ranges and categories) minus its ``__post_init__``:
 that hook only guards against NaN from Python callers, and JSON cannot carry NaN while every
-feature's range already refuses an infinity. Skipping it per row keeps batches fast.
+feature's range already refuses an infinity. Skipping it keeps predictions fast.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ class PredictRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """``{"features": {...nine features...}}``."""
 
     features: StudentProfile
+
+
+class PredictRow(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
+    """What :class:`PredictRequest` is decoded into on the raw route (see the module docstring)."""
+
+    features: ProfileRow  # type: ignore[valid-type]
 
 
 class BatchRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -78,14 +84,47 @@ class RollbackDone(msgspec.Struct, frozen=True):
     previous: str | None
 
 
+class FieldError(msgspec.Struct, frozen=True):
+    """One bad field of a request: its name, the rule it breaks, and where it is in the body."""
+
+    field: str
+    rule: str
+    path: str
+
+
 class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
-    """Every 4xx/5xx body: a code, what was wrong, and where (``field``) by which ``rule``."""
+    """Every 4xx/5xx body: a code, what was wrong, and where (``field``) by which ``rule``.
+
+    An invalid body lists every bad field in ``errors``; the first one is also given in
+    ``field``, ``rule`` and ``path``, as before the list existed.
+    """
 
     error: str
     detail: str
     field: str | None = None
     rule: str | None = None
     path: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class VersionSummary(msgspec.Struct, frozen=True):
+    """One kept model version as its manifest describes it (``metrics`` on held-out rows)."""
+
+    version: str
+    current: bool
+    created_at: str | None = None
+    algorithm: str | None = None
+    trained_by: str | None = None
+    selection_metric: str | None = None
+    metrics: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+class ModelVersions(msgspec.Struct, frozen=True):
+    """``GET /model/versions``: every kept version, oldest first."""
+
+    current: str | None
+    versions: list[VersionSummary]
 
 
 class ModelInfo(msgspec.Struct, frozen=True):

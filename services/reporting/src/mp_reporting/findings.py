@@ -10,6 +10,7 @@ from mp_reporting.drift import DriftResult
 from mp_reporting.evidently_api import Snapshot
 from mp_reporting.inputs import Inputs
 from mp_reporting.performance import PerformanceResult
+from mp_reporting.performance_drift import PerformanceDrift
 from mp_reporting.quality import ColumnQuality
 
 
@@ -23,6 +24,7 @@ class Findings:
     quality_snapshot: Snapshot
     drift: DriftResult | None
     performance: PerformanceResult
+    performance_drift: PerformanceDrift
     warnings: list[str] = field(default_factory=list)
     drift_notes: list[str] = field(default_factory=list)  # also in warnings
     timings: dict[str, float] = field(default_factory=dict)

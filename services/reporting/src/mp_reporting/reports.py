@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mp_core.schema import FEATURE_NAMES
 from mp_core.settings import Settings
@@ -26,9 +26,13 @@ from mp_reporting.findings import Findings
 from mp_reporting.history import DEFAULT_KEEP, publish, reports_lock
 from mp_reporting.inputs import Inputs, Table, load_inputs
 from mp_reporting.performance import evaluate
+from mp_reporting.performance_drift import PerformanceDrift, check_performance
 from mp_reporting.quality import column_quality, quality_report
 from mp_reporting.render import drift_page, performance_page, quality_page
 from mp_reporting.summary import REPORT_FILES, SUMMARY_FILE, build_summary
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,11 +56,17 @@ class DriftCheck:
     share: float | None  # None: too few production rows to judge
     drifted_columns: dict[str, str]  # column -> what changed, in words
     reason: str
+    performance: PerformanceDrift
     columns: int = len(FEATURE_NAMES)
 
     @property
     def detected(self) -> bool:
         return self.share is not None and self.share > self.threshold
+
+    @property
+    def retrain_needed(self) -> bool:
+        """Feature drift over the threshold, or the serving model's accuracy dropped."""
+        return self.detected or self.performance.detected
 
 
 class _Timer:
@@ -143,6 +153,7 @@ def compute_findings(settings: Settings, *, now: datetime | None = None) -> Find
     drift = timer.run("data_drift", lambda: _drift(inputs, drift_notes, settings, model))
     performance = timer.run("classification", lambda: evaluate(reference, production))
     warnings += drift_notes + performance.notes
+    performance_drift = _performance_drift(settings, production, model.version, model.manifest)
     try:
         support = load_support_resources(settings.support_resources_file)
     except SupportResourcesError as exc:
@@ -157,6 +168,7 @@ def compute_findings(settings: Settings, *, now: datetime | None = None) -> Find
         quality_snapshot=quality_snapshot,
         drift=drift,
         performance=performance,
+        performance_drift=performance_drift,
         warnings=warnings,
         drift_notes=drift_notes,
         timings=timer.timings,
@@ -210,10 +222,36 @@ def build_reports(
     return ReportRun(summary=summary, reports_dir=settings.reports_dir, history_dir=history_dir)
 
 
+def _performance_drift(
+    settings: Settings, production: pd.DataFrame, version: str | None, manifest: Any
+) -> PerformanceDrift:
+    return check_performance(
+        production,
+        version,
+        manifest,
+        threshold=settings.performance_drop,
+        min_rows=settings.performance_min_rows,
+    )
+
+
+def _serving_manifest(settings: Settings) -> tuple[str | None, dict[str, Any] | None]:
+    """The current version and its manifest (no model file is loaded), or (None, None)."""
+    from mp_core.errors import CorruptArtifact, ModelUnavailable
+    from mp_core.stores.artifacts_files import ArtifactStore
+
+    store = ArtifactStore(settings.artifacts_dir)
+    try:
+        version = store.current_version()
+        return version, (store.manifest(version) if version else None)
+    except (ModelUnavailable, CorruptArtifact, OSError, ValueError):
+        return None, None
+
+
 def check_drift(settings: Settings) -> DriftCheck:
-    """Share of drifted raw features, production against reference; nothing is written."""
+    """Share of drifted raw features and the serving model's accuracy drop; nothing is written."""
     inputs = load_inputs(settings.ref_data_path, settings.prod_data_path)
     production: Table = inputs.production
+    performance = _performance_drift(settings, production.frame, *_serving_manifest(settings))
     if production.rows < MIN_DRIFT_ROWS:
         return DriftCheck(
             threshold=settings.drift_threshold,
@@ -221,6 +259,7 @@ def check_drift(settings: Settings) -> DriftCheck:
             share=None,
             drifted_columns={},
             reason=f"{production.rows} production row(s); at least {MIN_DRIFT_ROWS} are needed",
+            performance=performance,
         )
     result = compute_drift(
         inputs.reference.frame,
@@ -235,4 +274,5 @@ def check_drift(settings: Settings) -> DriftCheck:
         share=features.share,
         drifted_columns={c.column: c.description for c in features.columns if c.drifted},
         reason=result.method_note,
+        performance=performance,
     )

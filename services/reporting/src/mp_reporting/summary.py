@@ -6,6 +6,10 @@ Top-level fields (documented in the README; a test checks them):
 - ``drift``: share of drifted raw features, whether it exceeds the threshold, the drifted
   ones with their scores, the method, every feature's verdict in words, and the same for the
   PCA components (null when not computed; ``warnings`` says why).
+- ``performance_drift``: the serving model's accuracy on its newest feedback against its
+  held-out accuracy at training: ``computed``, ``detected``, ``serving_version``,
+  ``held_out_accuracy``, ``recent_rows``, ``recent_accuracy``, ``drop``, ``threshold``,
+  ``min_rows``, ``window`` and ``reason`` in words (see :mod:`mp_reporting.performance_drift`).
 - ``rows``: valid and skipped (malformed) rows of the reference and production data.
 - ``model``: the current model (version, algorithm) or why there is none.
 - ``model_versions``: production rows per model version that served them.
@@ -41,6 +45,7 @@ SUMMARY_FILE: Final = "summary.json"
 SUMMARY_FIELDS: Final = (
     "generated_at",
     "drift",
+    "performance_drift",
     "rows",
     "model",
     "model_versions",
@@ -106,6 +111,7 @@ def build_summary(findings: Findings) -> dict[str, Any]:
             "features": features,
             "components": None if drift is None else _group(drift.components),
         },
+        "performance_drift": findings.performance_drift.as_dict(),
         "rows": {
             "reference": inputs.reference.rows,
             "production": inputs.production.rows,

@@ -16,10 +16,20 @@ from mp_core.errors import InvalidProfile
 from mp_core.schema import SPECS_BY_NAME, profile_to_dict
 from mp_ui.config import UiConfig
 from mp_ui.explain import explain
-from mp_ui.form import FormValue, profile_from_form
-from mp_ui.panels import model_html, reports_html
+from mp_ui.form import FormValue, check_fields, profile_from_form
+from mp_ui.history import drift_history, feedback_accuracy
+from mp_ui.panels import model_html, report_requested_html
 from mp_ui.reports import find_reports
-from mp_ui.views import feedback_html, message_html, result_html, status_html, unavailable_text
+from mp_ui.reports_panel import RefreshPlan, reports_html
+from mp_ui.versions import versions_html
+from mp_ui.views import (
+    STALE_NOTE,
+    feedback_html,
+    message_html,
+    result_html,
+    status_html,
+    unavailable_text,
+)
 
 log = logging.getLogger("mp_ui")
 
@@ -81,15 +91,31 @@ class PageActions:
             return Outcome(message_html(UNEXPECTED), False)
         explanation = explain(profile, result.prediction, result.probability)
         html = result_html(explanation, result.prediction, result.probability, result.model_version)
-        memory = {"features": profile_to_dict(profile), "prediction": result.prediction}
+        memory = {
+            "features": profile_to_dict(profile),
+            "prediction": result.prediction,
+            "html": html,
+        }
         return Outcome(html, True, memory)
 
-    def feedback(self, memory: Mapping[str, Any] | None, actual: int | None) -> Outcome:
-        """Send what is actually true for the last prediction."""
+    def feedback(
+        self,
+        memory: Mapping[str, Any] | None,
+        actual: int | None,
+        current: Mapping[str, FormValue] | None = None,
+    ) -> Outcome:
+        """Send what is actually true for the estimate shown, with the answers that made it.
+
+        ``current`` is what the form holds now: when it no longer matches those answers (the
+        person changed one after the estimate), nothing is sent.
+        """
         if not memory:
             return Outcome(
-                message_html("Get a result first, then tell us what is true.", "wait"), False
+                message_html("Get an estimate of your answers first, then tell us.", "wait"),
+                False,
             )
+        if current is not None and not _same_answers(memory["features"], current):
+            return Outcome(message_html(STALE_NOTE, "wait"), False)
         if actual not in (0, 1):
             return Outcome(
                 message_html("Please choose one of the two answers first.", "wait"), False
@@ -108,10 +134,38 @@ class PageActions:
             return Outcome(message_html(UNEXPECTED), False)
         return Outcome(feedback_html(ack), True)
 
-    def model_panel(self) -> str:
-        """The current model as ``GET /model`` describes it, or why it cannot be shown."""
+    @property
+    def can_request_reports(self) -> bool:
+        """Whether this page may ask for new reports (an admin token is configured)."""
+        return bool(self.config.settings.admin_token)
+
+    def request_reports(self) -> str:
+        """Ask the API to record a report request; the reporting job makes them."""
         try:
-            return model_html(self.api.model_info())
+            answer = self.api.request_reports(self.config.settings.admin_token)
+        except ApiError as exc:
+            log.warning("report request refused", extra={"status": exc.status, "reason": str(exc)})
+            return message_html(
+                "The request for new reports did not go through: "
+                + (exc.rule or unavailable_text(exc if isinstance(exc, ApiUnavailable) else None)),
+                "down",
+            )
+        except Exception:
+            log.exception("report request failed")
+            return message_html(UNEXPECTED)
+        return report_requested_html(answer)
+
+    def model_panel(self) -> str:
+        """The current model as ``GET /model`` describes it, every kept version charted."""
+        try:
+            info = self.api.model_info()
+            try:
+                versions = self.api.model_versions().get("versions") or []
+            except ApiError as exc:  # an older API without the route: the current model only
+                log.info("model versions unavailable", extra={"reason": str(exc)})
+                versions = []
+            served = feedback_accuracy(self.config.reports_dir)
+            return model_html(info) + versions_html(versions, served)
         except ApiError as exc:
             log.info("model info unavailable", extra={"reason": str(exc)})
             return message_html(
@@ -124,12 +178,25 @@ class PageActions:
             return message_html(UNEXPECTED)
 
     def reports_panel(self) -> str:
-        """Links to the latest reports in ``REPORTS_DIR``, or how to make them."""
+        """The latest reports in words and charts, and how to refresh them."""
         try:
-            return reports_html(find_reports(self.config.reports_dir))
+            return reports_html(
+                find_reports(self.config.reports_dir),
+                drift_history(self.config.reports_dir),
+                self.refresh_plan(),
+            )
         except Exception:
             log.exception("reading the reports folder failed")
             return message_html("The reports folder cannot be read right now.")
+
+    def refresh_plan(self) -> RefreshPlan:
+        """How reports get made here: a schedule, a button, or a person running the job."""
+        return RefreshPlan(self.config.report_schedule_hours, self.can_request_reports)
+
+
+def _same_answers(sent: Mapping[str, Any], current: Mapping[str, FormValue]) -> bool:
+    clean, errors = check_fields(list(current), list(current.values()))
+    return not errors and all(clean.get(name) == value for name, value in sent.items())
 
 
 def _refusal(exc: ApiError) -> str:

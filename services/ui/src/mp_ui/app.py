@@ -15,7 +15,15 @@ from mp_core.schema import SPECS_BY_NAME, FeatureSpec
 from mp_core.support import SupportResources
 from mp_ui.actions import PageActions
 from mp_ui.form import STEPS, FormValue, check_fields, field_hint, field_label, widget_for
-from mp_ui.views import header_html, review_html, status_html, step_header_html, support_html
+from mp_ui.views import (
+    field_error_html,
+    header_html,
+    review_html,
+    stale_result_html,
+    status_html,
+    step_header_html,
+    support_html,
+)
 
 FIELD_NAMES: Final = tuple(name for step in STEPS for name in step.features)
 
@@ -39,27 +47,42 @@ FOCUS_JS: Final = (
 )
 
 
-# Numeric keypad on phones for the number fields, including those drawn later by Gradio.
-NUMERIC_JS: Final = """
-() => {
-  const mark = () => document.querySelectorAll('.mp-numeric input').forEach((el) => {
-    el.setAttribute('inputmode', 'decimal');
-    el.setAttribute('autocomplete', 'off');
-  });
-  mark();
-  new MutationObserver(mark).observe(document.body, {childList: true, subtree: true});
-}
-"""
+# After a step change: focus the first field with an error, or the new step's title (page.js).
+FOCUS_STEP_JS: Final = "() => { if (window.mpFocusStep) window.mpFocusStep(); }"
 
 
 def theme() -> gr.themes.Base:
-    return gr.themes.Default(
+    # Hints, step counts and tips use the "subdued" text colour: Gradio's default grey is
+    # 1.9:1 on white; gray-600 is 7.6:1 (and gray-300 on the dark background).
+    base = gr.themes.Default(
         primary_hue="teal", font=list(SYSTEM_FONTS), font_mono=list(MONO_FONTS)
     )
+    themed: gr.themes.Base = base.set(
+        body_text_color_subdued="*neutral_600",
+        body_text_color_subdued_dark="*neutral_300",
+        block_info_text_color="*neutral_600",
+        block_info_text_color_dark="*neutral_300",
+        input_placeholder_color="*neutral_500",
+        input_placeholder_color_dark="*neutral_400",
+        # White on teal-500 is 2.5:1; teal-700 is 5.5:1.
+        button_primary_background_fill="*primary_700",
+        button_primary_background_fill_hover="*primary_800",
+        button_primary_background_fill_dark="*primary_700",
+        button_primary_background_fill_hover_dark="*primary_800",
+        button_primary_text_color="white",
+        button_primary_text_color_dark="white",
+        color_accent="*primary_700",
+    )
+    return themed
 
 
 def page_css() -> str:
     return resources.files("mp_ui").joinpath("page.css").read_text(encoding="utf-8")
+
+
+def page_js() -> str:
+    """Keyboard and screen-reader fixes for Gradio's widgets, run on load (``page.js``)."""
+    return resources.files("mp_ui").joinpath("page.js").read_text(encoding="utf-8")
 
 
 def _focus(selector: str) -> str:
@@ -80,28 +103,28 @@ def build_input(spec: FeatureSpec) -> gr.components.Component:
         return gr.Dropdown(choices=list(spec.choices), value=None, **common)
     assert spec.minimum is not None and spec.maximum is not None
     if widget == "slider":
-        middle = int(spec.minimum + (spec.maximum - spec.minimum) // 2)
-        return gr.Slider(minimum=spec.minimum, maximum=spec.maximum, step=1, value=middle, **common)
+        return gr.Slider(
+            minimum=spec.minimum, maximum=spec.maximum, step=1, value=_reset_value(spec), **common
+        )
     # A text box rather than gr.Number: Gradio 6 shows an empty Number as 0, which would pass
     # for a real answer (0 hours of sleep); a text box stays empty until the person types, and
-    # accepts a decimal comma. NUMERIC_JS asks phones for a numeric keypad.
+    # accepts a decimal comma. page.js asks phones for a numeric keypad.
     return gr.Textbox(
         value="",
         lines=1,
         max_lines=1,
         placeholder=f"{spec.minimum:g} to {spec.maximum:g}",
-        elem_classes=["mp-numeric"],
+        elem_classes=["mp-numeric", "mp-integer"] if spec.kind == "int" else ["mp-numeric"],
         **common,
     )
 
 
-def _step_validator(step_fields: tuple[str, ...]) -> Any:
-    def validate(*values: FormValue) -> list[dict[str, Any]]:
-        by_name = dict(zip(FIELD_NAMES, values, strict=True))
-        _, errors = check_fields(step_fields, [by_name[n] for n in step_fields])
-        return [gr.validate(name not in errors, errors.get(name, "")) for name in FIELD_NAMES]
-
-    return validate
+def _reset_value(spec: FeatureSpec) -> Any:
+    """What a field shows before anyone answers (the slider's middle, otherwise empty)."""
+    if widget_for(spec) == "slider":
+        assert spec.minimum is not None and spec.maximum is not None
+        return int(spec.minimum + (spec.maximum - spec.minimum) // 2)
+    return "" if widget_for(spec) == "number" else None
 
 
 def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
@@ -112,18 +135,23 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
         banner = gr.HTML(status_html(None), elem_id="mp-status")
         status_timer = gr.Timer(config.status_interval_down)
         was_ready = gr.State(False)
+        # The estimate shown and the answers that produced it; None once they no longer match.
         memory = gr.State(None)
 
         with gr.Tabs():
             with gr.Tab("Check-in", id="checkin"):
                 step_header = gr.HTML(step_header_html(0), elem_id="mp-step")
                 inputs: dict[str, gr.components.Component] = {}
+                errors: dict[str, gr.HTML] = {}
                 columns = []
                 nav: list[tuple[gr.Button | None, gr.Button]] = []
                 for index, step in enumerate(STEPS):
                     with gr.Column(visible=index == 0, elem_classes=["mp-step-body"]) as column:
                         for name in step.features:
                             inputs[name] = build_input(SPECS_BY_NAME[name])
+                            errors[name] = gr.HTML(
+                                "", elem_id=f"mp-errorslot-{name}", elem_classes=["mp-error-slot"]
+                            )
                         if index == len(STEPS) - 1:
                             review = gr.HTML("", elem_id="mp-review")
                         with gr.Row(elem_classes=["mp-nav"]):
@@ -141,7 +169,7 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
                 result = gr.HTML("", elem_id="mp-result")
                 with gr.Column(visible=False, elem_id="mp-feedback") as feedback_box:
                     actual = gr.Radio(
-                        choices=[("No (0)", 0), ("Yes (1)", 1)],
+                        choices=[("No", 0), ("Yes", 1)],
                         value=None,
                         label="Looking back at the last weeks, have you been feeling depressed?",
                         info="Optional. Sends your answers and this choice, with no name or "
@@ -150,45 +178,68 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
                     )
                     send = gr.Button("Send feedback", variant="secondary", elem_id="mp-send")
                     feedback_out = gr.HTML("", elem_id="mp-feedback-out")
-            with gr.Tab("Model", id="model"):
+                    start_over = gr.Button(
+                        "Start over", variant="secondary", elem_id="mp-start-over"
+                    )
+            with gr.Tab("Model", id="model") as model_tab:
                 model_panel = gr.HTML(
                     "<p class='mp-muted'>Loading the model details...</p>", elem_id="mp-model"
                 )
                 refresh_model = gr.Button("Refresh model details", elem_id="mp-refresh-model")
                 model_timer = gr.Timer(config.model_refresh_interval)
-            with gr.Tab("Reports", id="reports"):
+            with gr.Tab("Reports", id="reports") as reports_tab:
                 reports_panel = gr.HTML("", elem_id="mp-reports")
-                refresh_reports = gr.Button("Check for new reports", elem_id="mp-refresh-reports")
+                with gr.Row(elem_classes=["mp-nav", "mp-report-actions"]):
+                    refresh_reports = gr.Button(
+                        "Check for new reports", elem_id="mp-refresh-reports"
+                    )
+                    make_reports = gr.Button(
+                        "Make reports now",
+                        variant="primary",
+                        elem_id="mp-make-reports",
+                        visible=actions.can_request_reports,
+                    )
+                report_request_out = gr.HTML("", elem_id="mp-report-request")
         gr.HTML(support_html(support), elem_id="mp-support")
 
         fields = [inputs[name] for name in FIELD_NAMES]
+        error_slots = [errors[name] for name in FIELD_NAMES]
 
-        def show(index: int, *values: FormValue) -> list[Any]:
+        def show(index: int, checked: tuple[str, ...], *values: FormValue) -> list[Any]:
+            """Go to step ``index`` unless a field of ``checked`` has an error (shown at it)."""
+            by_name = dict(zip(FIELD_NAMES, values, strict=True))
+            _, problems = check_fields(checked, [by_name[n] for n in checked])
+            error_parts = [field_error_html(n, problems.get(n)) for n in FIELD_NAMES]
+            if problems:
+                return [*(gr.skip() for _ in columns), gr.skip(), gr.skip(), *error_parts]
             review_part: Any = gr.skip()
             if index == len(STEPS) - 1:
-                raw = dict(zip(FIELD_NAMES, values, strict=True))
                 clean, _ = check_fields(FIELD_NAMES, values)
-                review_part = review_html({**raw, **clean})
+                review_part = review_html({**by_name, **clean})
             return [
                 *(gr.Column(visible=i == index) for i in range(len(STEPS))),
                 step_header_html(index),
                 review_part,
+                *error_parts,
             ]
 
-        step_outputs = [*columns, step_header, review]
-        focus_step = _focus("#mp-step h2")
+        step_outputs = [*columns, step_header, review, *error_slots]
         for index, (to_previous, to_next) in enumerate(nav):
             if to_previous is not None:
                 to_previous.click(
-                    lambda *v, i=index - 1: show(i, *v), fields, step_outputs, queue=False
-                ).then(None, js=focus_step)
-            if index < len(STEPS) - 1:
-                to_next.click(
-                    lambda *v, i=index + 1: show(i, *v),
+                    lambda *v, i=index - 1: show(i, (), *v),
                     fields,
                     step_outputs,
-                    validator=_step_validator(STEPS[index].features),
-                ).then(None, js=focus_step)
+                    queue=False,
+                    show_progress="hidden",
+                ).then(None, js=FOCUS_STEP_JS)
+            if index < len(STEPS) - 1:
+                to_next.click(
+                    lambda *v, i=index: show(i + 1, STEPS[i].features, *v),
+                    fields,
+                    step_outputs,
+                    show_progress="hidden",
+                ).then(None, js=FOCUS_STEP_JS)
 
         def submit(*values: FormValue) -> list[Any]:
             outcome = actions.predict(dict(zip(FIELD_NAMES, values, strict=True)))
@@ -196,7 +247,7 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
                 outcome.html,
                 outcome.memory if outcome.ok else gr.skip(),
                 gr.Column(visible=True) if outcome.ok else gr.skip(),
-                gr.Radio(value=None) if outcome.ok else gr.skip(),
+                gr.Radio(value=None, interactive=True) if outcome.ok else gr.skip(),
                 gr.Button(value="Send feedback", interactive=True) if outcome.ok else gr.skip(),
                 "" if outcome.ok else gr.skip(),
                 status_html(None) if outcome.api_down else gr.skip(),
@@ -209,15 +260,63 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
             [result, memory, feedback_box, actual, send, feedback_out, banner],
         ).then(None, js=_focus("#mp-result h2"))
 
-        def give_feedback(last: dict[str, Any] | None, value: int | None) -> list[Any]:
-            outcome = actions.feedback(last, value)
+        def out_of_date(last: dict[str, Any] | None) -> list[Any]:
+            """An answer changed after the estimate: say so and hold the feedback back."""
+            if not last:
+                return [gr.skip()] * 5
+            return [
+                stale_result_html(str(last.get("html", ""))),
+                None,
+                gr.Radio(interactive=False),
+                gr.Button(value="Get a new estimate first", interactive=False),
+                "",
+            ]
+
+        # Any change counts, typed, pasted or set by a script (Start over clears ``memory``
+        # first, so its own changes find nothing to mark).
+        for field in fields:
+            field.change(  # type: ignore[attr-defined]
+                out_of_date,
+                memory,
+                [result, memory, actual, send, feedback_out],
+                show_progress="hidden",
+                queue=False,
+            )
+
+        def give_feedback(
+            last: dict[str, Any] | None, value: int | None, *values: FormValue
+        ) -> list[Any]:
+            current = dict(zip(FIELD_NAMES, values, strict=True))
+            outcome = actions.feedback(last, value, current)
             return [
                 outcome.html,
                 gr.Button(value="Feedback sent", interactive=False) if outcome.ok else gr.skip(),
                 status_html(None) if outcome.api_down else gr.skip(),
             ]
 
-        send.click(give_feedback, [memory, actual], [feedback_out, send, banner])
+        send.click(give_feedback, [memory, actual, *fields], [feedback_out, send, banner])
+
+        def reset() -> list[Any]:
+            return [
+                *(_reset_value(SPECS_BY_NAME[name]) for name in FIELD_NAMES),
+                *(gr.Column(visible=i == 0) for i in range(len(STEPS))),
+                step_header_html(0),
+                "",
+                *("" for _ in FIELD_NAMES),
+                "",
+                None,
+                gr.Column(visible=False),
+                gr.Radio(value=None, interactive=True),
+                gr.Button(value="Send feedback", interactive=True),
+                "",
+            ]
+
+        start_over.click(
+            reset,
+            None,
+            [*fields, *step_outputs, result, memory, feedback_box, actual, send, feedback_out],
+            queue=False,
+        ).then(None, js=FOCUS_STEP_JS)
 
         def refresh_status(ready_before: bool) -> list[Any]:
             html, ready = actions.status()
@@ -231,8 +330,13 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
         page.load(refresh_status, was_ready, status_outputs, show_progress="hidden")
         page.load(actions.reports_panel, None, reports_panel, show_progress="hidden")
         refresh_model.click(actions.model_panel, None, model_panel)
+        model_tab.select(actions.model_panel, None, model_panel, show_progress="hidden")
         model_timer.tick(actions.model_panel, None, model_panel, show_progress="hidden")
         refresh_reports.click(actions.reports_panel, None, reports_panel)
+        reports_tab.select(actions.reports_panel, None, reports_panel, show_progress="hidden")
+        make_reports.click(actions.request_reports, None, report_request_out).then(
+            actions.reports_panel, None, reports_panel, show_progress="hidden"
+        )
     # Gradio runs one call per event at a time by default: one visitor's slow API call would
     # hold every other visitor's. The calls are short HTTP requests; the thread pool bounds them.
     page.queue(default_concurrency_limit=None)

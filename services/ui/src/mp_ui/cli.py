@@ -51,9 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Gradio is heavy to import; a configuration error above is reported before paying for it.
     import uvicorn
 
-    from mp_ui.server import create_app
+    from mp_core.web.uvicorn_limits import uvicorn_options
+    from mp_ui.server import create_guarded_app
 
-    app = create_app(config, support)
+    app = create_guarded_app(config, support)
     log.info(
         "MindPulse UI starting",
         extra={
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        **uvicorn_options(config.limits),  # httptools with a head size cap and deadline
     )
     return 0
 

@@ -60,8 +60,15 @@ def risk_level(probability: float) -> RiskLevel:
 
 
 def class_label(prediction: int) -> str:
-    """The predicted class in words, with the 0/1 the model uses."""
-    return "Higher risk pattern (1)" if prediction == 1 else "Lower risk pattern (0)"
+    """The predicted class in words."""
+    return "Higher risk pattern" if prediction == 1 else "Lower risk pattern"
+
+
+def _chance(percent: int) -> str:
+    """``a 64% chance``, ``an 89% chance``, ``an 11% chance``: the article the number takes."""
+    spoken = str(percent)
+    vowel_sound = spoken.startswith("8") or spoken in ("11", "18")
+    return f"{'an' if vowel_sound else 'a'} {percent}% chance"
 
 
 def _hours(value: float) -> str:
@@ -154,7 +161,7 @@ def explain(profile: StudentProfile, prediction: int, probability: float) -> Exp
     if prediction == 1:
         headline = "Your answers look like those of students who were feeling low."
         summary = (
-            f"The model gives a {percent}% chance that your answers match that pattern. "
+            f"The model gives {_chance(percent)} that your answers match that pattern. "
             "That is not a diagnosis, and it does not say how you feel: only you know that."
         )
         closing = (
@@ -164,7 +171,7 @@ def explain(profile: StudentProfile, prediction: int, probability: float) -> Exp
     else:
         headline = "Your answers look like those of students who were doing fairly well."
         summary = (
-            f"The model gives a {percent}% chance that your answers match the pattern of "
+            f"The model gives {_chance(percent)} that your answers match the pattern of "
             "students who were feeling low. That is not a diagnosis either way."
         )
         closing = (

@@ -61,6 +61,15 @@ def _unit(spec: FeatureSpec) -> str:
     return spec.unit if spec.unit and spec.unit[0].isalpha() else ""
 
 
+def _with_unit(spec: FeatureSpec, number: float) -> str:
+    """``7.5 hours/day``, ``1 hour/day``, ``16 years``: a number and its unit, singular at 1."""
+    unit = _unit(spec)
+    if unit and number == 1:
+        head, slash, rest = unit.partition("/")
+        unit = head.removesuffix("s") + slash + rest
+    return f"{number:g}" + (f" {unit}" if unit else "")
+
+
 def field_hint(spec: FeatureSpec) -> str:
     """The line under a label: what to enter, its unit and its allowed range."""
     if spec.kind == "category":
@@ -94,9 +103,7 @@ def check_value(spec: FeatureSpec, raw: FormValue) -> tuple[FormValue, str | Non
     if spec.kind == "int" and not number.is_integer():
         return None, f"{spec.label} must be {spec.rule()}; you entered {number:g}."
     if out_of_range:
-        unit = _unit(spec)
-        shown = f"{number:g}" + (f" {unit}" if unit else "")
-        return None, f"{spec.label} must be {spec.rule()}; you entered {shown}."
+        return None, f"{spec.label} must be {spec.rule()}; you entered {_with_unit(spec, number)}."
     return (int(number) if spec.kind == "int" else number), None
 
 
@@ -142,9 +149,9 @@ def format_value(spec: FeatureSpec, value: FormValue) -> str:
     if value is None:
         return "-"
     text = f"{value:g}" if isinstance(value, float) else str(value)
-    if spec.kind == "category" or not spec.unit:
+    if spec.kind == "category" or not spec.unit or isinstance(value, str):
         return text
     if _unit(spec):
-        return f"{text} {spec.unit}"
+        return _with_unit(spec, value)
     # A score on a scale reads as "7 / 10", a grade as "3.2 / 4".
     return f"{text} / {spec.maximum:g}"

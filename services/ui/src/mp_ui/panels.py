@@ -1,4 +1,4 @@
-"""The model and reports panels as HTML, from ``GET /model`` and the reports folder.
+"""The model panel as HTML, from ``GET /model``.
 
 The panels read what the API and the reporting job give and show it as they find it: a missing
 key becomes a dash, an unexpected one is ignored, so the page survives changes on either side.
@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from html import escape
 from typing import Any, Final
-
-from mp_ui.reports import ReportIndex
 
 METRIC_NAMES: Final = {
     "accuracy": "Accuracy",
@@ -50,17 +48,21 @@ def _algorithm(name: Any) -> Any:
     return name.replace("_", " ").capitalize() if isinstance(name, str) else name
 
 
-def _timestamp(value: Any) -> Any:
-    """An ISO time from the API as ``2026-05-01 14:03 UTC``; anything else unchanged."""
+def parse_utc(value: Any) -> datetime | None:
+    """An ISO-8601 time (``Z`` or an offset; none means UTC) as an aware UTC datetime."""
     if not isinstance(value, str):
-        return value
+        return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _timestamp(value: Any) -> Any:
+    """An ISO time from the API as ``2026-05-01 14:03 UTC``; anything else unchanged."""
+    moment = parse_utc(value)
+    return value if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _rows(pairs: list[tuple[str, Any]]) -> str:
@@ -123,10 +125,46 @@ def _mlflow_row(run: Any) -> str:
     return f"<tr><th scope='row'>MLflow run</th><td>{value}</td></tr>"
 
 
-DECISIONS: Final = {
-    "promoted": "The new model was better or as good, so it replaced the previous one.",
-    "kept_champion": "The new model was not better, so the current model was kept.",
-}
+def _score(part: Any, metric: Any) -> float | None:
+    metrics = part.get("metrics") if isinstance(part, Mapping) else None
+    value = metrics.get(metric) if isinstance(metrics, Mapping) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def decision_words(retrain: Mapping[str, Any]) -> str | None:
+    """What the last retrain decided and why, in words that match the figures."""
+    decision = retrain.get("decision")
+    metric = retrain.get("selection_metric")
+    name = METRIC_NAMES.get(str(metric), str(metric or "score"))
+    new, old = _score(retrain.get("challenger"), metric), _score(retrain.get("champion"), metric)
+    tolerance = retrain.get("tolerance")
+    margin = (
+        f"the allowed margin of {tolerance:g}"
+        if isinstance(tolerance, int | float)
+        else "the allowed margin"
+    )
+    if decision == "promoted":
+        if old is None:
+            return "There was no usable current model to compare with, so the new one replaced it."
+        if new is None:
+            return "The new model replaced the previous one."
+        if new >= old:
+            return (
+                f"The new model scored as well or better ({name} {new:.4f} against {old:.4f}), "
+                "so it replaced the previous one."
+            )
+        return (
+            f"The new model scored slightly lower ({name} {new:.4f} against {old:.4f}) but within "
+            f"{margin}, so it replaced the previous one."
+        )
+    if decision == "kept_champion":
+        if new is None or old is None:
+            return "The new model was not good enough, so the current model was kept."
+        return (
+            f"The new model scored lower ({name} {new:.4f} against {old:.4f}) by more than "
+            f"{margin}, so the current model was kept."
+        )
+    return str(decision) if decision else None
 
 
 def retrain_html(retrain: Any, running: bool) -> str:
@@ -134,7 +172,6 @@ def retrain_html(retrain: Any, running: bool) -> str:
     now = "<p><strong>A retrain is running now.</strong></p>" if running else ""
     if not isinstance(retrain, Mapping):
         return now + "<p class='mp-muted'>Last retrain: none yet.</p>"
-    decision = retrain.get("decision")
     challenger = retrain.get("challenger")
     metric = retrain.get("selection_metric")
     score = (
@@ -148,8 +185,9 @@ def retrain_html(retrain: Any, running: bool) -> str:
             (title, value)
             for title, value in [
                 ("State", retrain.get("state")),
-                ("Decision", DECISIONS.get(str(decision), decision)),
-                ("Reason", retrain.get("reason") or retrain.get("error")),
+                ("Decision", decision_words(retrain)),
+                ("Rule applied", retrain.get("reason") or retrain.get("error")),
+                ("Training data", retrain.get("policy")),
                 ("Trigger", retrain.get("trigger")),
                 ("Started", _timestamp(retrain.get("started_at"))),
                 ("Finished", _timestamp(retrain.get("finished_at"))),
@@ -167,35 +205,11 @@ def retrain_html(retrain: Any, running: bool) -> str:
     return now + f"<table class='mp-kv mp-retrain'><caption>Last retrain</caption>{rows}</table>"
 
 
-def _size(size: int) -> str:
-    if size < 1024:
-        return f"{size} bytes"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size / 1024 / 1024:.1f} MB"
-
-
-def reports_html(index: ReportIndex) -> str:
-    """Links to the latest reports, or how to make them when there are none."""
-    if not index.files:
-        return (
-            '<section class="mp-reports"><h2>Monitoring reports</h2>'
-            "<p>No reports yet. Make them with <code>just report</code> (data quality, data drift "
-            "and model performance, compared with the training data); this panel then links to "
-            "the latest ones.</p></section>"
-        )
-    links = "".join(
-        f"<li><a href='{escape(f.href)}' target='_blank' rel='noopener'>{escape(f.title)}</a> "
-        f"<span class='mp-muted'>({f.modified:%Y-%m-%d %H:%M} UTC, {_size(f.size)})</span></li>"
-        for f in index.files
-    )
-    summary = (
-        f"<table class='mp-kv'><caption>From summary.json</caption>{_rows(list(index.summary))}</table>"
-        if index.summary
-        else ""
-    )
+def report_requested_html(answer: Mapping[str, Any]) -> str:
+    """The API recorded the request: when, and what happens next."""
+    when = _timestamp(answer.get("requested_at"))
+    at = f" at {escape(str(when))}" if when else ""
     return (
-        '<section class="mp-reports"><h2>Monitoring reports</h2>'
-        f"<p>The latest reports (they open in a new tab):</p><ul>{links}</ul>{summary}"
-        "<p class='mp-muted'>Run <code>just report</code> again to refresh them.</p></section>"
+        f"<p class='mp-banner mp-ok' role='status'>Asked for new reports{at}. The reporting job "
+        "makes them in a minute or two; then press “Check for new reports”.</p>"
     )

@@ -1,4 +1,4 @@
-"""The latest Evidently reports in ``REPORTS_DIR``: which exist, and a small reading of summary.json.
+"""The latest Evidently reports in ``REPORTS_DIR``: which exist, and their summary.json.
 
 The page links to them through the UI's own ``/reports/<name>`` route, which serves only the
 names listed here, so nothing else under ``REPORTS_DIR`` (or outside it) is reachable.
@@ -6,11 +6,12 @@ names listed here, so nothing else under ``REPORTS_DIR`` (or outside it) is reac
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
+
+from mp_ui.history import SUMMARY_FILE, read_summary
 
 REPORT_ROUTE: Final = "/reports"
 
@@ -23,9 +24,6 @@ REPORT_FILES: Final[dict[str, str]] = {
 }
 
 MEDIA_TYPES: Final = {".html": "text/html; charset=utf-8", ".json": "application/json"}
-
-# summary.json can be large; the panel shows a handful of its headline figures.
-MAX_SUMMARY_ITEMS: Final = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +41,7 @@ class ReportFile:
 @dataclass(frozen=True, slots=True)
 class ReportIndex:
     files: tuple[ReportFile, ...]
-    summary: tuple[tuple[str, str], ...]
+    summary: dict[str, Any] | None
 
 
 def report_path(reports_dir: Path, name: str) -> Path | None:
@@ -68,29 +66,4 @@ def find_reports(reports_dir: Path) -> ReportIndex:
         files.append(
             ReportFile(name, title, datetime.fromtimestamp(stat.st_mtime, UTC), stat.st_size)
         )
-    summary = _read_summary(reports_dir / "summary.json")
-    return ReportIndex(tuple(files), summary)
-
-
-def _read_summary(path: Path) -> tuple[tuple[str, str], ...]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ()
-    return tuple(summary_items(data))[:MAX_SUMMARY_ITEMS] if isinstance(data, dict) else ()
-
-
-def summary_items(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """Scalar entries of the summary, one level of nesting flattened (``drift.share``)."""
-    items: list[tuple[str, str]] = []
-    for key, value in data.items():
-        label = f"{prefix}{key}"
-        if isinstance(value, bool) or value is None:
-            items.append((label, {True: "yes", False: "no", None: "-"}[value]))
-        elif isinstance(value, float):
-            items.append((label, f"{value:.4g}"))
-        elif isinstance(value, int | str):
-            items.append((label, str(value)))
-        elif isinstance(value, dict) and not prefix:
-            items.extend(summary_items(value, f"{label}."))
-    return items
+    return ReportIndex(tuple(files), read_summary(reports_dir / SUMMARY_FILE))

@@ -9,23 +9,47 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Final
 
 import gradio as gr
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from mp_core.support import SupportResources, load_support_resources
+from mp_core.web.guard import HttpGuard, page_headers
 from mp_ui.actions import PageActions
-from mp_ui.app import NUMERIC_JS, build_page, page_css, theme
+from mp_ui.app import build_page, page_css, page_js, theme
 from mp_ui.config import UiConfig
 from mp_ui.reports import MEDIA_TYPES, REPORT_ROUTE, report_path
+
+# Gradio's queue looks for new events every 1 ms, and for progress every 10 ms, on Linux, visitor
+# or not: that loop kept the idle page at several per cent of a core. Gradio's own Windows values
+# make a click wait at most 50 ms more, unnoticeable next to the round trip to the API.
+QUEUE_IDLE_POLL_SECONDS = 0.05
+PROGRESS_IDLE_POLL_SECONDS = 0.1
 
 NOT_FOUND_PAGE = (
     "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Report not found</title>"
     "</head><body style='font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto'>"
-    "<h1>This report does not exist yet</h1><p>Make the reports with <code>just report</code>, "
-    "then open them again from the Reports tab.</p></body></html>"
+    "<h1>This report does not exist yet</h1><p>The reports appear once the reporting job has "
+    "run. The Reports tab of the page says how new ones are made here.</p></body></html>"
 )
+
+
+#: The page sends no files: Gradio's upload routes are not served at all.
+REFUSED_PATHS: Final = ("/gradio_api/upload",)
+
+
+def create_guarded_app(config: UiConfig, support: SupportResources) -> HttpGuard:
+    """The page's app behind the HTTP guard (Host allowlist, concurrency cap, body deadline,
+    security headers on the page and the reports, no uploads): what uvicorn runs."""
+    return HttpGuard(
+        create_app(config, support),  # type: ignore[arg-type]
+        limits=config.limits,
+        allowed_hosts=config.allowed_hosts,
+        headers_for=page_headers(REPORT_ROUTE),
+        refused_paths=REFUSED_PATHS,
+    )
 
 
 def create_app(config: UiConfig, support: SupportResources | None = None) -> FastAPI:
@@ -68,8 +92,17 @@ def create_app(config: UiConfig, support: SupportResources | None = None) -> Fas
         pwa=False,
         mcp_server=False,
         enable_monitoring=False,
+        max_file_size=1,  # bytes; the upload routes are refused anyway (REFUSED_PATHS)
         theme=theme(),
         css=page_css(),
-        js=NUMERIC_JS,
+        js=page_js(),
     )
+    calm_idle_queue(page)
     return mounted
+
+
+def calm_idle_queue(page: gr.Blocks) -> None:
+    """Let Gradio's queue sleep longer between looks when it has nothing to do."""
+    queue = page._queue
+    queue.sleep_when_free = QUEUE_IDLE_POLL_SECONDS
+    queue.progress_update_sleep_when_free = PROGRESS_IDLE_POLL_SECONDS

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Final
 
-from mp_core.client import ApiError, ApiUnavailable, FeedbackAck, Health
+from mp_core.client import ApiError, ApiUnavailable, Health
+from mp_core.contract import FeedbackAck
 from mp_core.schema import SPECS_BY_NAME, StudentProfile, profile_to_dict
 from mp_core.support import SupportResources
 from mp_ui.explain import Explanation, class_label, risk_level
@@ -141,22 +142,47 @@ def result_html(
     return "".join(parts)
 
 
+def field_error_html(name: str, message: str | None) -> str:
+    """The error under a field, or nothing; page.js ties it to the field's input."""
+    if not message:
+        return ""
+    return (
+        f'<p class="mp-field-error" id="mp-error-{escape(name)}">'
+        f'<span aria-hidden="true">! </span>{escape(message)}</p>'
+    )
+
+
+STALE_NOTE: Final = (
+    "Your answers changed after this estimate, so it is out of date. "
+    "Press “Get my estimate” for an estimate of your new answers."
+)
+
+
+def stale_result_html(result: str) -> str:
+    """The last result, kept in view but marked out of date above it."""
+    return (
+        f'<div class="mp-banner mp-wait mp-stale-note" role="status">{escape(STALE_NOTE)}</div>'
+        f'<div class="mp-stale" aria-label="Out of date estimate">{result}</div>'
+    )
+
+
 def message_html(text: str, level: str = "down") -> str:
     """A short message in the result or feedback area (errors, hints)."""
     return _banner(level, escape(text))
 
 
 def feedback_html(ack: FeedbackAck) -> str:
-    """What happened to the feedback: the running total and whether a retrain started."""
-    retrain = (
-        "It completed a batch, so a retrain of the model has started in the background."
+    """Thanks, how many answers the model has had, and whether it is learning from them now."""
+    learning = (
+        " Yours completes a batch: the model is now being updated with the latest answers."
         if ack.retrain_triggered
-        else "No retrain was triggered this time."
+        else ""
     )
     return _banner(
         "ok",
-        f"Thank you, your feedback is saved. Total feedbacks: "
-        f"<strong class='mp-total'>{ack.total_feedbacks}</strong>. {retrain}",
+        "Thank you, your answer is saved. It helps check how well the model does. "
+        f"Answers received so far: <strong class='mp-total'>{ack.total_feedbacks}</strong>."
+        f"{learning}",
     )
 
 

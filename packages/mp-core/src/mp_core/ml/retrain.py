@@ -1,19 +1,18 @@
 """One retrain, as the trainer worker runs it (:mod:`mp_core.ml.worker`, ``mindpulse worker``).
 
-Training data is the base dataset plus every feedback row (its ``actual`` as the target). The
-current model (champion) and the new one (challenger) are judged on the same held-out rows:
-the base dataset's test split, which no model trains on, plus the newest 20 % of feedback, which
-is newer than anything the champion saw. The challenger is promoted unless it is worse than the
-champion by more than ``PROMOTION_TOLERANCE`` on the selection metric (:func:`decide`, the
-gate). The worker holds the one-at-a-time lock of the retrain-request store around it and
-records what it did in that store's status; whatever happens, the current model keeps serving.
+Training data and judging are mp-core's plain functions (:func:`mp_core.ml.retraining.plan_retrain`,
+the recency policy: recent feedback weighed most, a sample of the base dataset as a prior;
+:func:`mp_core.ml.retraining.gate`: champion and challenger on the same held-out rows, recent
+feedback once there is enough, with a confidence bound and ``PROMOTION_TOLERANCE``); this module
+reads the inputs from the stores and records the outcome. The worker holds the one-at-a-time
+lock of the retrain-request store around it and records what it did in that store's status;
+whatever happens, the current model keeps serving.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import Mapping
@@ -86,80 +85,45 @@ def base_frame(settings: Settings) -> pd.DataFrame:
     return frame
 
 
-def holdout_mask(base_target: np.ndarray, n_feedback: int, seed: int, share: float) -> np.ndarray:
-    """Base rows of the usual test split, then the newest ``share`` of the feedback rows."""
-    from mp_core.ml.training import DEFAULT_TEST_SIZE, split_rows
-
-    base = split_rows(base_target, DEFAULT_TEST_SIZE, seed)
-    recent = np.zeros(n_feedback, dtype=bool)
-    n_recent = math.ceil(n_feedback * share) if n_feedback else 0
-    if n_recent:
-        recent[-n_recent:] = True
-    return np.concatenate([base, recent])
-
-
-def _score_champion(stores: Stores, holdout: pd.DataFrame) -> tuple[dict[str, Any], str]:
-    """Metrics of the current model on ``holdout``; raises when there is none or it is unusable."""
+def _champion_probability(
+    stores: Stores, holdout: pd.DataFrame
+) -> tuple[np.ndarray | None, dict[str, Any], str | None]:
+    """The current model's probabilities on ``holdout`` and what it is; None when unusable."""
+    from mp_core.errors import CorruptArtifact, ModelUnavailable
     from mp_core.ml.training import classification_metrics
     from mp_core.schema import FEATURE_NAMES, TARGET
 
-    bundle = stores.models.load_bundle()
+    try:
+        bundle = stores.models.load_bundle()
+    except (ModelUnavailable, CorruptArtifact) as exc:
+        return None, {"error": str(exc)}, None
     z = bundle.preprocessor.transform(holdout[list(FEATURE_NAMES)])
-    probability = bundle.model.predict_proba(z)[:, 1]
+    probability = np.asarray(bundle.model.predict_proba(z)[:, 1])
     metrics = classification_metrics(holdout[TARGET].to_numpy(), probability)
-    return {"version": bundle.version, "algorithm": bundle.manifest.get("algorithm"),
-            "metrics": metrics}, bundle.version  # fmt: skip
-
-
-def decide(
-    champion: float | None, challenger: float | None, tolerance: float, metric: str
-) -> tuple[bool, str]:
-    """Promote unless the challenger is worse than the champion by more than ``tolerance``."""
-    if champion is None:
-        return True, "no usable champion: the challenger becomes current"
-    chal = challenger if challenger is not None else 0.0
-    if chal >= champion - tolerance:
-        return True, (
-            f"challenger {metric} {chal:.4f} >= champion {champion:.4f} - tolerance {tolerance:g}"
-        )
-    return False, (
-        f"challenger {metric} {chal:.4f} is worse than champion {champion:.4f} "
-        f"by more than the tolerance {tolerance:g}"
-    )
+    described = {"version": bundle.version, "algorithm": bundle.manifest.get("algorithm"),
+                 "metrics": metrics}  # fmt: skip
+    return probability, described, bundle.version
 
 
 def run_retrain(
     settings: Settings, stores: Stores, config: RetrainConfig, status: dict[str, Any]
 ) -> dict[str, Any]:
-    """Train a challenger, compare, maybe promote; return the final status fields."""
-    import pandas as pd
-
-    from mp_core.errors import CorruptArtifact, ModelUnavailable
+    """Train a challenger under the recency policy, gate it, maybe promote; return the status."""
     from mp_core.ml.publish import promote_version, save_version
+    from mp_core.ml.retraining import RecencyPolicy, gate, plan_retrain
     from mp_core.ml.training import TrainConfig, train
-    from mp_core.schema import TARGET
+    from mp_core.schema import FEATURE_NAMES, TARGET
     from mp_core.tracking import log_training
 
-    base = base_frame(settings)
+    policy = RecencyPolicy(holdout_share=config.feedback_holdout)
     feedback = feedback_frame(stores)
-    frame = pd.concat([base, feedback], ignore_index=True)
-    mask = holdout_mask(
-        base[TARGET].to_numpy(dtype=np.int64), len(feedback), settings.seed, config.feedback_holdout
-    )
-    holdout = frame[mask]
-    status["rows"] = {
-        "base": len(base),
-        "feedback": len(feedback),
-        "train": int((~mask).sum()),
-        "holdout": int(mask.sum()),
-        "holdout_feedback": int(mask[len(base) :].sum()),
-    }
+    plan = plan_retrain(base_frame(settings), feedback, policy, settings.seed)
+    holdout = plan.frame[plan.test_mask]
+    status["rows"] = plan.rows
+    status["policy"] = policy.describe()
+    status["held_out"] = plan.held_out
     metric = settings.selection_metric
-    try:
-        champion, champion_version = _score_champion(stores, holdout)
-        champion_score = champion["metrics"].get(metric)
-    except (ModelUnavailable, CorruptArtifact) as exc:
-        champion, champion_version, champion_score = {"error": str(exc)}, None, None
+    champion_probability, champion, champion_version = _champion_probability(stores, holdout)
     status["champion"] = champion
 
     def report(step: str, done: int, total: int) -> None:
@@ -167,14 +131,15 @@ def run_retrain(
         stores.requests.write_status(status)
 
     result = train(
-        frame,
+        plan.frame,
         TrainConfig(
             seed=settings.seed,
             selection_metric=metric,
             candidates=config.candidates,  # type: ignore[arg-type]
             n_jobs=1,
         ),
-        test_mask=mask,
+        test_mask=plan.test_mask,
+        sample_weight=plan.sample_weight,
         progress=report,
     )
     status["challenger"] = {
@@ -182,12 +147,22 @@ def run_retrain(
         "metrics": result.metrics,
         "candidates": {c.algorithm: c.metrics.get(metric) for c in result.candidates},
     }
-    promote, reason = decide(
-        champion_score, result.metrics.get(metric), settings.promotion_tolerance, metric
+    challenger_probability = result.model.predict_proba(
+        result.preprocessor.transform(holdout[list(FEATURE_NAMES)])
+    )[:, 1]
+    decision = gate(
+        holdout[TARGET].to_numpy(),
+        champion_probability,
+        challenger_probability,
+        metric=metric,
+        tolerance=settings.promotion_tolerance,
+        held_out=plan.held_out,
+        seed=settings.seed,
     )
-    status["reason"] = reason
+    status["gate"] = decision.as_dict()
+    status["reason"] = decision.reason
     status.pop("step", None)
-    if not promote:
+    if not decision.promote:
         status["decision"] = "kept_champion"
         status["state"] = "rejected"
         log_training(settings, None, result, decision=status)  # no-op without MLflow
@@ -198,10 +173,12 @@ def run_retrain(
         "feedback_rows": len(feedback),
         "replaces": champion_version,
         "champion_metrics": champion.get("metrics"),
+        "retrain_policy": status["policy"],
+        "gate": status["gate"],
     }
     version = save_version(settings, result, extra=extra)
     status["challenger"]["version"] = version
-    promote_version(settings, version, result, frame)  # verifies the bundle before switching
+    promote_version(settings, version, result, plan.frame)  # verifies the bundle first
     status["decision"] = "promoted"
     status["state"] = "succeeded"
     log_training(settings, version, result, decision=status)  # no-op without MLflow

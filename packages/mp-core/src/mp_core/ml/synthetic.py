@@ -18,8 +18,21 @@ columns. Each row comes from this generative story (all draws from one seeded ge
   and ``Depression ~ Bernoulli(p)``.
 
 Because ``p`` is known for every row, the Bayes-optimal accuracy (predict 1 when ``p > 0.5``) can
-be computed, and trained models are judged against it. :class:`Drift` shifts the features of
-"production" samples in a stated way (e.g. less sleep, more social media).
+be computed, and trained models are judged against it.
+
+Two kinds of change are stated, so that the feedback loop can be judged under each:
+
+* *covariate drift* (:class:`Drift`, e.g. :data:`SLEEP_LOSS_DRIFT`) shifts the features and keeps
+  ``P(risk | features)``: a model fitted before the shift is still right, the inputs merely move;
+* *concept drift* (:class:`Concept`, e.g. :data:`SCREEN_TIME_CONCEPT`) keeps the features and
+  changes ``P(risk | features)``: the coefficients above and the base rate. Under
+  :data:`SCREEN_TIME_CONCEPT` social media weighs three times as much (0.90 per hour), sleep a
+  little (-0.20 per hour), stress less (0.40 per level), and the intercept rises from -0.45 to
+  -0.05 (more students at risk). A model fitted before such a change is wrong on the new rows
+  until it learns from feedback.
+
+A *world* is a concept plus a drift; :func:`generate` draws from one, and
+:func:`true_probability` / :func:`bayes_accuracy` take the concept the labels came from.
 """
 
 from __future__ import annotations
@@ -69,6 +82,31 @@ class Drift:
 SLEEP_LOSS_DRIFT: Final = Drift(sleep_hours=-1.5, social_media_hours=2.0)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Concept:
+    """The coefficients of the log-odds of depression (centred as in the module docstring)."""
+
+    intercept: float = -0.45
+    stress: float = 0.50
+    sleep: float = -0.55
+    social_media: float = 0.30
+    activity: float = -0.004
+    cgpa: float = -0.60
+    age: float = 0.02
+
+
+#: The relation the base dataset is drawn from.
+BASE_CONCEPT: Final = Concept()
+#: A concept drift: screen time matters far more, sleep and stress less, more students at risk.
+SCREEN_TIME_CONCEPT: Final = Concept(intercept=-0.05, stress=0.40, sleep=-0.20, social_media=0.90)
+#: Named worlds for the command line and the drift simulation: (concept, covariate drift).
+WORLDS: Final[dict[str, tuple[Concept, Drift]]] = {
+    "base": (BASE_CONCEPT, Drift()),
+    "sleep-loss": (BASE_CONCEPT, SLEEP_LOSS_DRIFT),
+    "screen-time": (SCREEN_TIME_CONCEPT, Drift()),
+}
+
+
 def true_logit(
     age: np.ndarray,
     cgpa: np.ndarray,
@@ -76,16 +114,17 @@ def true_logit(
     social: np.ndarray,
     activity: np.ndarray,
     stress: np.ndarray,
+    concept: Concept = BASE_CONCEPT,
 ) -> np.ndarray:
     """Log-odds of depression in the latent model (see the module docstring)."""
     return (
-        -0.45
-        + 0.50 * (stress - 5.5)
-        - 0.55 * (sleep - 7.0)
-        + 0.30 * (social - 3.0)
-        - 0.004 * (activity - 150.0)
-        - 0.60 * (cgpa - 3.0)
-        + 0.02 * (age - 21.0)
+        concept.intercept
+        + concept.stress * (stress - 5.5)
+        + concept.sleep * (sleep - 7.0)
+        + concept.social_media * (social - 3.0)
+        + concept.activity * (activity - 150.0)
+        + concept.cgpa * (cgpa - 3.0)
+        + concept.age * (age - 21.0)
     )
 
 
@@ -94,10 +133,12 @@ def generate(
     seed: int = DEFAULT_SEED,
     *,
     drift: Drift | None = None,
+    concept: Concept = BASE_CONCEPT,
     with_truth: bool = False,
 ) -> pd.DataFrame:
     """Generate ``n_rows`` students; the same ``seed`` always gives the same frame.
 
+    ``drift`` moves the features, ``concept`` sets the relation the labels are drawn from.
     With ``with_truth`` the frame carries a ``true_probability`` column (drop it before training).
     """
     import pandas as pd
@@ -134,7 +175,8 @@ def generate(
         np.clip(3.0 + 0.08 * (study - 4) - 0.06 * (social - 3) + rng.normal(0, 0.35, n_rows), 0, 4),
         2,
     )
-    probability = 1.0 / (1.0 + np.exp(-true_logit(age, cgpa, sleep, social, activity, stress)))
+    logit = true_logit(age, cgpa, sleep, social, activity, stress, concept)
+    probability = 1.0 / (1.0 + np.exp(-logit))
     depression = (rng.random(n_rows) < probability).astype(np.int64)
 
     frame = pd.DataFrame(
@@ -157,8 +199,8 @@ def generate(
     return frame
 
 
-def true_probability(frame: pd.DataFrame) -> np.ndarray:
-    """The latent model's probability of depression for each row of ``frame``."""
+def true_probability(frame: pd.DataFrame, concept: Concept = BASE_CONCEPT) -> np.ndarray:
+    """The latent model's probability of depression for each row of ``frame`` under ``concept``."""
     logit = true_logit(
         frame["Age"].to_numpy(float),
         frame["CGPA"].to_numpy(float),
@@ -166,11 +208,15 @@ def true_probability(frame: pd.DataFrame) -> np.ndarray:
         frame["Social_Media_Hours"].to_numpy(float),
         frame["Physical_Activity"].to_numpy(float),
         frame["Stress_Level"].to_numpy(float),
+        concept,
     )
     return np.asarray(1.0 / (1.0 + np.exp(-logit)))
 
 
-def bayes_accuracy(frame: pd.DataFrame) -> float:
-    """Accuracy of the Bayes-optimal rule (predict 1 when the true p > 0.5) on ``frame``'s labels."""
-    predicted = (true_probability(frame) > 0.5).astype(np.int64)
+def bayes_accuracy(frame: pd.DataFrame, concept: Concept = BASE_CONCEPT) -> float:
+    """Accuracy of the Bayes-optimal rule (predict 1 when the true p > 0.5) on ``frame``'s labels.
+
+    ``concept`` must be the one the labels were drawn from.
+    """
+    predicted = (true_probability(frame, concept) > 0.5).astype(np.int64)
     return float(np.mean(predicted == frame[TARGET].to_numpy()))

@@ -155,11 +155,14 @@ def train(
     *,
     progress: ProgressCallback = _no_progress,
     test_mask: np.ndarray | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> TrainingResult:
     """Fit the pipeline and every candidate on ``frame``; the best by the selection metric wins.
 
     ``test_mask`` fixes the held-out rows (retraining passes one so that champion and challenger
     are judged on the same data); by default a stratified split is drawn from the seed.
+    ``sample_weight`` (one per row of ``frame``; held-out rows ignored) weighs the training rows
+    in every candidate's fit (see :mod:`mp_core.ml.retraining`).
     """
     config = config or TrainConfig()
     if config.selection_metric not in SELECTION_METRICS:
@@ -186,7 +189,10 @@ def train(
         progress(algorithm, i - 1, total)
         model = make_candidate(algorithm, config.seed, config.n_jobs)
         fit_started = time.perf_counter()
-        model.fit(train_z, target[~is_test])
+        if sample_weight is None:
+            model.fit(train_z, target[~is_test])
+        else:
+            model.fit(train_z, target[~is_test], sample_weight=sample_weight[~is_test])
         seconds = time.perf_counter() - fit_started
         probability = model.predict_proba(test_z)[:, 1]
         results.append(

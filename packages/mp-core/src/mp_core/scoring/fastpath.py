@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from operator import attrgetter
+from operator import attrgetter, mul
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
@@ -92,11 +92,13 @@ class FastScorer:
     def score_profile(self, profile: StudentProfile) -> float:
         """Probability of depression risk for one validated profile."""
         if self.kind == "linear":
-            logit = self._const
-            for weight, value in zip(self._w, _numeric_of(profile), strict=True):
-                logit += weight * value
-            logit += self._cat_w[0].get(profile.Gender, 0.0)
-            logit += self._cat_w[1].get(profile.Department, 0.0)
+            # One C-level pass over the seven products (a Python loop costs twice as much).
+            logit = (
+                self._const
+                + sum(map(mul, self._w, _numeric_of(profile)))
+                + self._cat_w[0].get(profile.Gender, 0.0)
+                + self._cat_w[1].get(profile.Department, 0.0)
+            )
             return _sigmoid(logit)
         return float(self.score_profiles([profile])[0])
 
@@ -170,9 +172,9 @@ def save_fastpath(arrays: Arrays, path: Path | IO[bytes]) -> None:
         np.savez(handle, allow_pickle=False, **arrays)
 
 
-def load_fastpath(path: Path | IO[bytes]) -> FastScorer:
+def load_fastpath(source: Path | IO[bytes]) -> FastScorer:
     """Load arrays written by :func:`save_fastpath`; object arrays are refused, nothing runs."""
-    with np.load(path, allow_pickle=False) as data:
+    with np.load(source, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
     return FastScorer(arrays)
 

@@ -99,14 +99,18 @@ def retrain_requests(settings: Settings) -> RetrainRequests:
 
 
 def model_store(settings: Settings) -> ModelBundles:
+    """Both backends sign manifests and check them with the key ``settings`` configure."""
+    from mp_core.stores.bundle_trust import SigningKey
+
+    key = SigningKey.from_settings(settings)
     if settings.database_url:
         from mp_core.stores.artifacts_postgres import PostgresArtifactStore
         from mp_core.stores.postgres import database
 
-        return PostgresArtifactStore(database(settings.database_url))
+        return PostgresArtifactStore(database(settings.database_url), signing_key=key)
     from mp_core.stores.artifacts_files import ArtifactStore
 
-    return ArtifactStore(settings.artifacts_dir)
+    return ArtifactStore(settings.artifacts_dir, signing_key=key)
 
 
 @dataclass(slots=True)

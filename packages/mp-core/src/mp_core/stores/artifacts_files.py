@@ -9,15 +9,18 @@ Layout under ``ARTIFACTS_DIR``::
 A bundle is written into a hidden temporary folder, fsynced, then renamed into place, so a save
 that is interrupted never leaves a folder that looks complete. ``current.json`` is replaced
 atomically; any process notices a switch by a cheap ``stat`` (:meth:`ArtifactStore.pointer_state`).
-Loading checks every file's sha256 against the manifest and never executes code from the bundle:
-skops loads only scikit-learn and numpy types, the fast path is a plain ``.npz``.
-This module is the only one that touches these files.
+Loading reads each file once, checks the manifest's signature and every file's sha256
+(:func:`mp_core.stores.bundle_trust.verify_bundle`) and never executes code from the bundle: skops
+builds only the exact types training writes (:func:`mp_core.stores.bundle_trust.load_skops`), the
+fast path is a plain ``.npz`` read without pickle. This module is the only one that touches
+these files.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import platform
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 from mp_core.atomic import atomic_write_text, fsync_dir, fsync_path
 from mp_core.errors import CorruptArtifact, ModelUnavailable
 from mp_core.scoring.fastpath import FastScorer, export_fastpath, load_fastpath, save_fastpath
+from mp_core.stores.bundle_trust import SIGNATURE_FILE, SigningKey, load_skops, verify_bundle
 
 if TYPE_CHECKING:
     from mp_core.ml.training import TrainingResult
@@ -45,9 +49,14 @@ MANIFEST_FILE: Final = "manifest.json"
 POINTER_FILE: Final = "current.json"
 HISTORY_LIMIT: Final = 50
 STALE_TEMP_SECONDS: Final = 3600
-_VERSION_RE: Final = re.compile(r"^v(\d{4,})$")
-#: Only these modules' types may be rebuilt from a skops file.
-_TRUSTED_MODULE_PREFIXES: Final = ("sklearn.", "numpy.", "scipy.")
+BUNDLE_FILES: Final = (MODEL_FILE, PIPELINE_FILE, FASTPATH_FILE)
+# ASCII digits only, the whole name: re's \d would take other scripts' digits, match a newline.
+_VERSION_RE: Final = re.compile(r"v[0-9]{4,}", re.ASCII)
+
+
+def is_version_name(name: str) -> bool:
+    """``v`` and at least four ASCII digits, nothing before or after."""
+    return _VERSION_RE.fullmatch(name) is not None
 
 
 def utc_now() -> str:
@@ -85,8 +94,9 @@ class Bundle:
 class ArtifactStore:
     """The versioned model store under one directory (``ARTIFACTS_DIR``)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, signing_key: SigningKey | None = None) -> None:
         self.root = Path(root)
+        self.signing_key = signing_key or SigningKey.from_env()
         self.versions_dir = self.root / "versions"
         self.pointer_path = self.root / POINTER_FILE
 
@@ -95,7 +105,7 @@ class ArtifactStore:
         """Complete version folders, oldest first."""
         if not self.versions_dir.is_dir():
             return []
-        found = [p.name for p in self.versions_dir.iterdir() if _VERSION_RE.match(p.name)]
+        found = [p.name for p in self.versions_dir.iterdir() if is_version_name(p.name)]
         return sorted(found, key=lambda name: int(name[1:]))
 
     def pointer(self) -> dict[str, Any] | None:
@@ -109,7 +119,7 @@ class ArtifactStore:
             if not isinstance(data, dict) or not isinstance(data.get("version"), str):
                 raise ValueError("no version")
         except ValueError as exc:
-            raise CorruptArtifact(f"{self.pointer_path} is unreadable: {exc}") from None
+            raise CorruptArtifact(f"{POINTER_FILE} is unreadable: {exc}") from None
         return data
 
     def current_version(self) -> str | None:
@@ -138,26 +148,15 @@ class ArtifactStore:
         return data
 
     def verify(self, version: str | None = None) -> dict[str, Any]:
-        """Check every file of a bundle against its manifest; return the manifest."""
-        folder = self._folder(version)
-        manifest = self.manifest(folder.name)
-        for name, expected in manifest["files"].items():
-            path = folder / name
-            if not path.is_file():
-                raise CorruptArtifact(f"{folder.name}: {name} is missing")
-            if sha256_file(path) != expected:
-                raise CorruptArtifact(f"{folder.name}: {name} does not match its sha256")
-        for required in (MODEL_FILE, PIPELINE_FILE, FASTPATH_FILE):
-            if required not in manifest["files"]:
-                raise CorruptArtifact(f"{folder.name}: manifest does not list {required}")
-        return manifest
+        """Check a bundle's signature and every file against its manifest; return the manifest."""
+        return self._verified(self._folder(version))[0]
 
     def load_scorer(self, version: str | None = None) -> LoadedScorer:
         """The verified fast-path scorer of ``version`` (default: current); no scikit-learn."""
         folder = self._folder(version)
-        manifest = self.verify(folder.name)
+        manifest, files = self._verified(folder)
         try:
-            scorer = load_fastpath(folder / FASTPATH_FILE)
+            scorer = load_fastpath(io.BytesIO(files[FASTPATH_FILE] or b""))
         except (ValueError, KeyError, OSError) as exc:
             raise CorruptArtifact(f"{folder.name}: {FASTPATH_FILE} is unusable: {exc}") from None
         return LoadedScorer(version=folder.name, scorer=scorer, manifest=manifest)
@@ -165,25 +164,41 @@ class ArtifactStore:
     def load_bundle(self, version: str | None = None) -> Bundle:
         """The verified scikit-learn objects of ``version`` (default: current)."""
         folder = self._folder(version)
-        manifest = self.verify(folder.name)
+        manifest, files = self._verified(folder)
         return Bundle(
             version=folder.name,
-            preprocessor=_load_skops(folder / PIPELINE_FILE),
-            model=_load_skops(folder / MODEL_FILE),
+            preprocessor=load_skops(files[PIPELINE_FILE] or b"", PIPELINE_FILE, folder.name),
+            model=load_skops(files[MODEL_FILE] or b"", MODEL_FILE, folder.name),
             manifest=manifest,
         )
 
     def read_files(self, version: str) -> tuple[dict[str, Any], dict[str, bytes]]:
         """The verified manifest and file contents of ``version`` (to copy it to another store)."""
         folder = self._folder(version)
-        manifest = self.verify(folder.name)
-        return manifest, {name: (folder / name).read_bytes() for name in manifest["files"]}
+        manifest, files = self._verified(folder)
+        return manifest, {name: files[name] or b"" for name in manifest["files"]}
 
     def problem(self) -> str | None:
         return None
 
     def close(self) -> None:
         """Nothing is held between calls."""
+
+    def _verified(self, folder: Path) -> tuple[dict[str, Any], dict[str, bytes | None]]:
+        """Each file read once, then checked: what is parsed is exactly what was verified."""
+        manifest = _read_optional(folder / MANIFEST_FILE)
+        if manifest is None:
+            raise CorruptArtifact(f"{folder.name}: {MANIFEST_FILE} is missing")
+        files = {name: _read_optional(folder / name) for name in BUNDLE_FILES}
+        checked = verify_bundle(
+            folder.name,
+            manifest,
+            _read_optional(folder / SIGNATURE_FILE),
+            files,
+            self.signing_key,
+            required=BUNDLE_FILES,
+        )
+        return checked, files
 
     # -- writing ---------------------------------------------------------------------------
     def save(self, result: TrainingResult, *, extra: dict[str, Any] | None = None) -> str:
@@ -198,10 +213,7 @@ class ArtifactStore:
             skops.io.dump(result.model, temp / MODEL_FILE)
             skops.io.dump(result.preprocessor, temp / PIPELINE_FILE)
             save_fastpath(export_fastpath(result.preprocessor, result.model), temp / FASTPATH_FILE)
-            files = {
-                name: sha256_file(temp / name)
-                for name in (MODEL_FILE, PIPELINE_FILE, FASTPATH_FILE)
-            }
+            files = {name: sha256_file(temp / name) for name in BUNDLE_FILES}
             for name in files:
                 fsync_path(temp / name)
             manifest = build_manifest(result, files, extra or {})
@@ -236,7 +248,7 @@ class ArtifactStore:
             version = self.current_version()
             if version is None:
                 raise ModelUnavailable("no model: run `just train`")
-        if not _VERSION_RE.match(version):
+        if not is_version_name(version):
             raise CorruptArtifact(f"{version!r} is not a version name")
         folder = self.versions_dir / version
         if not folder.is_dir():
@@ -250,9 +262,11 @@ class ArtifactStore:
             number = int(existing[-1][1:]) + 1 if existing else 1
             version = f"v{number:04d}"
             manifest["version"] = version
-            manifest_path = temp / MANIFEST_FILE
-            manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            fsync_path(manifest_path)
+            text = manifest_bytes(manifest)
+            (temp / MANIFEST_FILE).write_bytes(text)
+            (temp / SIGNATURE_FILE).write_text(self.signing_key.sign(text), encoding="ascii")
+            fsync_path(temp / MANIFEST_FILE)
+            fsync_path(temp / SIGNATURE_FILE)
             fsync_dir(temp)
             try:
                 os.rename(temp, self.versions_dir / version)
@@ -274,30 +288,8 @@ class ArtifactStore:
                     shutil.rmtree(path)
 
 
-def _load_skops(path: Path) -> Any:
-    return load_skops_bytes(path.read_bytes(), path.parent.name, path.name)
-
-
-def load_skops_bytes(data: bytes, version: str, name: str) -> Any:
-    """Rebuild a skops file's object, refusing every type outside scikit-learn/numpy/scipy."""
-    import skops.io
-
-    try:
-        untrusted = skops.io.get_untrusted_types(data=data)
-        refused = [t for t in untrusted if not t.startswith(_TRUSTED_MODULE_PREFIXES)]
-        if refused:
-            raise CorruptArtifact(f"{name} holds types that are not allowed: {refused}")
-        return skops.io.loads(data, trusted=untrusted)
-    except CorruptArtifact:
-        raise
-    except Exception as exc:  # skops raises many kinds on a damaged archive
-        raise CorruptArtifact(f"{version}: {name} is unreadable: {exc}") from None
-
-
 def bundle_files(result: TrainingResult) -> dict[str, bytes]:
     """The three files of a bundle, as bytes (for a store that keeps them elsewhere than disk)."""
-    import io
-
     import skops.io
 
     fast = io.BytesIO()
@@ -309,16 +301,9 @@ def bundle_files(result: TrainingResult) -> dict[str, bytes]:
     }
 
 
-def check_files(version: str, manifest: dict[str, Any], files: dict[str, bytes]) -> None:
-    """Every file listed in ``manifest`` is in ``files`` with its sha256; the three are listed."""
-    for name, expected in manifest["files"].items():
-        if name not in files:
-            raise CorruptArtifact(f"{version}: {name} is missing")
-        if hashlib.sha256(files[name]).hexdigest() != expected:
-            raise CorruptArtifact(f"{version}: {name} does not match its sha256")
-    for required in (MODEL_FILE, PIPELINE_FILE, FASTPATH_FILE):
-        if required not in manifest["files"]:
-            raise CorruptArtifact(f"{version}: manifest does not list {required}")
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The exact bytes of a manifest as stored and signed (sorted keys, one trailing newline)."""
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
 
 
 def next_history(pointer: dict[str, Any] | None, version: str) -> list[str]:
@@ -327,6 +312,13 @@ def next_history(pointer: dict[str, Any] | None, version: str) -> list[str]:
     if pointer is not None:
         history = [pointer["version"], *pointer.get("history", [])]
     return [v for v in history if v != version][:HISTORY_LIMIT]
+
+
+def _read_optional(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def library_versions() -> dict[str, str]:

@@ -1,7 +1,9 @@
 """Model bundles in PostgreSQL: ``model_versions``, ``model_files``, ``model_pointer``.
 
-The same bundles as the files backend (the same three files, the same manifest and checks), kept
-as bytes in the database, so API replicas on other hosts need no shared disk. A promotion is one
+The same bundles as the files backend (the same three files, the same signed manifest and the
+same checks: :func:`mp_core.stores.bundle_trust.verify_bundle` on the manifest's exact bytes and
+signature, kept as two more rows of ``model_files``, and the exact skops type allowlist), kept as
+bytes in the database, so API replicas on other hosts need no shared disk. A promotion is one
 ``UPDATE`` of the pointer row, whose ``serial`` grows by one; each serving process polls that
 number every ``POLL_SECONDS`` on a thread of its own, so asking for the pointer on every request
 costs no query, and a promotion reaches every replica within ``POLL_SECONDS`` plus a load.
@@ -20,18 +22,21 @@ from psycopg.types.json import Jsonb
 from mp_core.errors import CorruptArtifact, ModelUnavailable, StoreUnavailable
 from mp_core.scoring.fastpath import load_fastpath
 from mp_core.stores.artifacts_files import (
+    BUNDLE_FILES,
     FASTPATH_FILE,
+    MANIFEST_FILE,
     MODEL_FILE,
     PIPELINE_FILE,
     Bundle,
     LoadedScorer,
     build_manifest,
     bundle_files,
-    check_files,
-    load_skops_bytes,
+    is_version_name,
+    manifest_bytes,
     next_history,
     utc_now,
 )
+from mp_core.stores.bundle_trust import SIGNATURE_FILE, SigningKey, load_skops, verify_bundle
 from mp_core.stores.postgres import Database
 
 if TYPE_CHECKING:
@@ -66,8 +71,9 @@ HAS_VERSION: Final = "SELECT 1 FROM model_versions WHERE version = %s"
 class PostgresArtifactStore:
     """The versioned model store in the database ``db``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, signing_key: SigningKey | None = None) -> None:
         self.db = db
+        self.signing_key = signing_key or SigningKey.from_env()
         self._serial: int | None = None
         self._poller: threading.Thread | None = None
         self._poll_lock = threading.Lock()
@@ -111,12 +117,24 @@ class PostgresArtifactStore:
         return manifest
 
     def read_files(self, version: str | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """The verified manifest and bundle files of ``version``: each row read once, then
+        checked, so what is parsed is exactly what was verified."""
         version = self._resolve(version)
-        manifest = self.manifest(version)
         with self.db.connection() as conn:
-            files = {str(n): bytes(c) for n, c in conn.execute(FILES, (version,)).fetchall()}  # type: ignore[call-overload]
-        check_files(version, manifest, files)
-        return manifest, files
+            rows = {str(n): bytes(c) for n, c in conn.execute(FILES, (version,)).fetchall()}  # type: ignore[call-overload]
+        manifest = rows.get(MANIFEST_FILE)
+        if manifest is None:
+            raise CorruptArtifact(f"{version}: {MANIFEST_FILE} is missing")
+        files: dict[str, bytes | None] = {name: rows.get(name) for name in BUNDLE_FILES}
+        checked = verify_bundle(
+            version,
+            manifest,
+            rows.get(SIGNATURE_FILE),
+            files,
+            self.signing_key,
+            required=BUNDLE_FILES,
+        )
+        return checked, {name: files[name] or b"" for name in checked["files"]}
 
     def verify(self, version: str | None = None) -> dict[str, Any]:
         return self.read_files(version)[0]
@@ -135,8 +153,8 @@ class PostgresArtifactStore:
         manifest, files = self.read_files(version)
         return Bundle(
             version=version,
-            preprocessor=load_skops_bytes(files[PIPELINE_FILE], version, PIPELINE_FILE),
-            model=load_skops_bytes(files[MODEL_FILE], version, MODEL_FILE),
+            preprocessor=load_skops(files[PIPELINE_FILE], PIPELINE_FILE, version),
+            model=load_skops(files[MODEL_FILE], MODEL_FILE, version),
             manifest=manifest,
         )
 
@@ -149,16 +167,24 @@ class PostgresArtifactStore:
         return self.publish_files(build_manifest(result, digests, extra or {}), files)
 
     def publish_files(self, manifest: dict[str, Any], files: dict[str, bytes]) -> str:
-        """Store a bundle under the next version name, in one transaction; return the name."""
+        """Store a bundle under the next version name, in one transaction; return the name.
+
+        The manifest names its new version and is signed here with this store's key; the
+        files must match the sha256 it lists (checked before anything is written)."""
+        unknown = sorted(set(files) - set(BUNDLE_FILES))
+        if unknown:
+            raise CorruptArtifact(f"a bundle holds only {list(BUNDLE_FILES)}, not {unknown}")
         with self.db.connection() as conn:
             conn.execute(LOCK_VERSIONS)
             row = conn.execute(NEXT_NUMBER).fetchone()
             number = int(str(row[0])) if row else 1
             version = f"v{number:04d}"
             manifest = {**manifest, "version": version}
-            check_files(version, manifest, files)
+            text = manifest_bytes(manifest)
+            signature = self.signing_key.sign(text).encode("ascii")
+            verify_bundle(version, text, signature, files, self.signing_key, required=BUNDLE_FILES)
             conn.execute(INSERT_VERSION, (number, version, Jsonb(manifest)))
-            for name, data in files.items():
+            for name, data in {**files, MANIFEST_FILE: text, SIGNATURE_FILE: signature}.items():
                 conn.execute(INSERT_FILE, (version, name, data))
         return version
 
@@ -195,12 +221,13 @@ class PostgresArtifactStore:
 
     # -- internals -------------------------------------------------------------------------
     def _resolve(self, version: str | None) -> str:
-        if version is not None:
-            return version
-        current = self.current_version()
-        if current is None:
-            raise ModelUnavailable("no model: run `just train`")
-        return current
+        if version is None:
+            version = self.current_version()
+            if version is None:
+                raise ModelUnavailable("no model: run `just train`")
+        if not is_version_name(version):
+            raise CorruptArtifact(f"{version!r} is not a version name")
+        return version
 
     def _pointer_in(self, conn: Any) -> dict[str, Any] | None:
         row = conn.execute(POINTER).fetchone()

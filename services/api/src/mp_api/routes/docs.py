@@ -1,11 +1,17 @@
-"""OpenAPI pieces shared by the route modules: error responses and request examples."""
+"""OpenAPI pieces: error responses and request examples shared by the route modules, and the
+docs pages with their assets served by the API itself."""
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
 from typing import Any, Final
 
+from litestar import Router
 from litestar.openapi import ResponseSpec
+from litestar.openapi.plugins import OpenAPIRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Example
+from litestar.static_files import create_static_files_router
 
 from mp_api.wire import ErrorBody
 from mp_core.contract import EXAMPLE_PROFILE
@@ -36,3 +42,31 @@ def example(summary: str, value: Any) -> Example:
 
 
 PROFILE_EXAMPLE: Final = EXAMPLE_PROFILE
+
+
+#: Where the Swagger UI files of the ``litestar-offline-docs`` package are served: the docs
+#: pages load nothing from outside, so they work on a machine without internet.
+DOCS_ASSETS: Final = "/schema/assets"
+
+
+def docs_render_plugins() -> list[OpenAPIRenderPlugin]:
+    """Swagger UI at ``/schema`` and ``/schema/swagger``, with its files served locally."""
+    return [
+        SwaggerRenderPlugin(
+            js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+            favicon="",  # Litestar's default favicon is an image on a CDN
+        )
+    ]
+
+
+def docs_assets() -> Router:
+    """The Swagger UI files of the installed ``litestar-offline-docs``."""
+    static = resources.files("litestar_offline_docs").joinpath("static")
+    return create_static_files_router(
+        path=DOCS_ASSETS,
+        directories=[Path(str(static))],
+        include_in_schema=False,
+        name="docs_assets",
+    )

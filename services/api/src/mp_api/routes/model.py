@@ -1,4 +1,4 @@
-"""``GET /health``, ``GET /live`` and ``GET /model``."""
+"""``GET /health``, ``GET /live``, ``GET /model`` and ``GET /model/versions``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from litestar import Response
 from litestar.handlers import HTTPRouteHandler, get
 from litestar.openapi import ResponseSpec
 
+from mp_api.problems import public_text
 from mp_api.registry import NO_MODEL
 from mp_api.services import Services
-from mp_api.wire import Health, ModelInfo
+from mp_api.wire import Health, ModelInfo, ModelVersions, VersionSummary
 from mp_core import tracking
-from mp_core.errors import ModelUnavailable
+from mp_core.errors import CorruptArtifact, ModelUnavailable
+from mp_core.stores import ModelBundles
 from mp_core.stores.requests import WAITING_FOR_TRAINER
 
 
@@ -54,8 +56,11 @@ def build(services: Services) -> list[HTTPRouteHandler]:
 
     def read_retrains() -> _Retrains:
         requests = stores.requests
+        status = requests.read_status()
+        if status is not None and isinstance(status.get("error"), str):
+            status["error"] = public_text(status["error"])
         return _Retrains(
-            status=requests.read_status(),
+            status=status,
             running=requests.is_running(),
             waiting=requests.waiting(),
             trainers=requests.trainers(),
@@ -76,7 +81,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         try:
             loaded = registry.current()
         except ModelUnavailable as exc:
-            body = Health(status="unavailable", reason=str(exc) or NO_MODEL)
+            body = Health(status="unavailable", reason=public_text(str(exc) or NO_MODEL))
             return Response(body, status_code=503)
         # A store that is down stops feedback, not predictions: say so and stay in rotation.
         problem = await anyio.to_thread.run_sync(store_problem)
@@ -85,7 +90,9 @@ def build(services: Services) -> list[HTTPRouteHandler]:
                 status="degraded" if problem else "ok",
                 model_version=loaded.version,
                 algorithm=loaded.manifest.get("algorithm"),
-                reason=problem or registry.failure,  # failure: a newer version did not load
+                reason=_public(
+                    problem or registry.failure
+                ),  # failure: a newer version did not load
             )
         )
 
@@ -110,7 +117,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             return ModelInfo(
                 serving=False,
                 version=None,
-                load_error=registry.failure or NO_MODEL,
+                load_error=public_text(registry.failure or NO_MODEL),
                 feedback_total=feedback_total,
                 feedback_since_training=feedback_total,
                 **common,
@@ -127,7 +134,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             metrics=manifest.get("metrics"),
             training_rows=manifest.get("training_rows"),
             trained_by=manifest.get("trained_by"),
-            load_error=registry.failure,
+            load_error=_public(registry.failure),
             mlflow_run=tracking.run_for_version(services.settings, loaded.version),
             feedback_total=feedback_total,
             feedback_at_training=at_training,
@@ -135,4 +142,46 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             **common,
         )
 
-    return [health, live, model_info]
+    @get(
+        "/model/versions",
+        summary="Every kept model version with its held-out metrics (read-only)",
+        tags=["model"],
+    )
+    async def model_versions() -> ModelVersions:
+        return await anyio.to_thread.run_sync(lambda: list_versions(registry.store))
+
+    return [health, live, model_info, model_versions]
+
+
+def list_versions(store: ModelBundles) -> ModelVersions:
+    """What each kept version's manifest says; an unreadable one says why instead."""
+    try:
+        current = store.current_version()
+    except CorruptArtifact:
+        current = None
+    summaries = []
+    for version in store.versions():
+        try:
+            manifest = store.manifest(version)
+        except CorruptArtifact as exc:
+            summaries.append(
+                VersionSummary(version, version == current, problem=public_text(str(exc)))
+            )
+            continue
+        metrics = manifest.get("metrics")
+        summaries.append(
+            VersionSummary(
+                version=version,
+                current=version == current,
+                created_at=manifest.get("created_at"),
+                algorithm=manifest.get("algorithm"),
+                trained_by=manifest.get("trained_by"),
+                selection_metric=manifest.get("selection_metric"),
+                metrics=metrics if isinstance(metrics, dict) else None,
+            )
+        )
+    return ModelVersions(current=current, versions=summaries)
+
+
+def _public(text: str | None) -> str | None:
+    return None if text is None else public_text(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from operator import attrgetter
 from typing import Annotated, Any
 
@@ -17,12 +18,15 @@ from mp_api.problems import ApiProblem, describe_invalid_body
 from mp_api.raw import Endpoint, raw_route
 from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
-from mp_api.wire import BatchRequest, BatchRows, PredictRequest
+from mp_api.wire import BatchRequest, BatchRows, PredictRequest, PredictRow
 from mp_core.contract import BatchPrediction, Prediction
 from mp_core.schema import NUMERIC_FEATURES
 from mp_core.scoring.fastpath import CATEGORY_LEVELS, predicted_class
 
 _numeric_of = attrgetter(*NUMERIC_FEATURES)
+_WIDTH = len(NUMERIC_FEATURES)
+_gender_of = attrgetter("Gender")
+_department_of = attrgetter("Department")
 _GENDER_CODE = {level: i for i, level in enumerate(CATEGORY_LEVELS["Gender"])}
 _DEPARTMENT_CODE = {level: i for i, level in enumerate(CATEGORY_LEVELS["Department"])}
 
@@ -48,12 +52,14 @@ BatchBody = Annotated[
 
 
 def score_rows(scorer: Any, rows: list[Any]) -> np.ndarray:
-    """Probabilities for decoded rows, built as columns in one pass each."""
+    """Probabilities for decoded rows: one C-level pass builds each array (no Python loop)."""
     n = len(rows)
-    numeric = np.array([_numeric_of(r) for r in rows], dtype=np.float64).reshape(n, 7)
-    gender = np.fromiter((_GENDER_CODE[r.Gender] for r in rows), np.int64, n)
-    department = np.fromiter((_DEPARTMENT_CODE[r.Department] for r in rows), np.int64, n)
-    return np.asarray(scorer.score_codes(numeric, (gender, department)))
+    numeric = np.fromiter(chain.from_iterable(map(_numeric_of, rows)), np.float64, _WIDTH * n)
+    gender = np.fromiter(map(_GENDER_CODE.__getitem__, map(_gender_of, rows)), np.int64, n)
+    department = np.fromiter(
+        map(_DEPARTMENT_CODE.__getitem__, map(_department_of, rows)), np.int64, n
+    )
+    return np.asarray(scorer.score_codes(numeric.reshape(n, _WIDTH), (gender, department)))
 
 
 def _from_bytes(decoder: msgspec.json.Decoder[Any], answer: Callable[[Any], Any]) -> Endpoint:
@@ -64,7 +70,7 @@ def _from_bytes(decoder: msgspec.json.Decoder[Any], answer: Callable[[Any], Any]
         try:
             data = decode(body)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise describe_invalid_body(exc) from None
+            raise describe_invalid_body(exc, body, decoder.type) from None
         return encode(answer(data))
 
     return endpoint
@@ -75,7 +81,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
     max_batch = services.settings.max_batch
     batch_limit = services.config.batch_body_bytes(max_batch)
 
-    def answer_one(data: PredictRequest) -> Prediction:
+    def answer_one(data: PredictRequest | PredictRow) -> Prediction:
         loaded = registry.current()
         probability = loaded.scorer.score_profile(data.features)
         label = predicted_class(probability)
@@ -107,7 +113,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
     # The typed handlers document the routes (OpenAPI) and hold their settings; the raw route
     # middleware answers their requests from the same answer_* functions (see mp_api.raw).
     serve_one = raw_route(
-        _from_bytes(msgspec.json.Decoder(PredictRequest), answer_one),
+        _from_bytes(msgspec.json.Decoder(PredictRow), answer_one),
         services.config.max_body_bytes,
     )
     serve_batch = raw_route(_from_bytes(msgspec.json.Decoder(BatchRows), answer_batch), batch_limit)

@@ -1,0 +1,101 @@
+"""The physical limit of batch scoring in this process: msgspec decoding plus scoring of a
+1,000-row body, no HTTP, on the server's CPU.
+
+Measured for both batch routes' bodies (``/predict/batch`` rows, V2 named tensors) with the
+very functions the routes call, and split into decode, score and encode (the answer's JSON),
+so the report can say where an HTTP request's time goes beyond the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+import numpy as np
+
+from services.api.bench.model import BenchModel, settings_under
+from services.api.bench.workload import BATCH_ROWS, Workload
+
+if TYPE_CHECKING:
+    from services.api.bench.runner import BenchConfig
+
+#: Each figure is the best of this many repetitions of a loop of :data:`LOOPS` calls.
+REPEATS: Final = 5
+LOOPS: Final = 40
+
+
+@contextlib.contextmanager
+def pinned(cpus: tuple[int, ...]) -> Iterator[None]:
+    """Run this process on ``cpus`` for a while (the server CPU), then restore its affinity."""
+    before = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _cpu_us(call: Callable[[], Any]) -> float:
+    """CPU microseconds per call: the best of :data:`REPEATS` loops (least disturbed)."""
+    best = float("inf")
+    for _ in range(REPEATS):
+        started = time.process_time()
+        for _ in range(LOOPS):
+            call()
+        best = min(best, (time.process_time() - started) / LOOPS * 1e6)
+    return best
+
+
+def measure_limit(
+    model: BenchModel, workload: Workload, config: BenchConfig, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Decode + score (and encode) µs per 1,000-row body for each batch route, and rows/s."""
+    from mp_api.routes.predict import score_rows
+    from mp_api.tensors import decode_request
+    from mp_api.wire import BatchRows
+    from mp_core.contract import BatchPrediction
+    from mp_core.stores.artifacts_files import ArtifactStore
+
+    scorer = ArtifactStore(settings_under(model.root).artifacts_dir).load_scorer().scorer
+    rows_body = workload.batch[0].encode()
+    v2_body = workload.v2_batch[0].encode()
+    decode_rows = msgspec.json.Decoder(BatchRows).decode
+    decoded_rows = decode_rows(rows_body)
+    columns = decode_request(v2_body)
+    probability = np.asarray(score_rows(scorer, decoded_rows.instances))
+
+    def answer() -> bytes:
+        labels = (probability > 0.5).astype(np.int64)
+        return msgspec.json.encode(
+            BatchPrediction(labels.tolist(), probability.tolist(), model_version="v0001")
+        )
+
+    with pinned(config.server_cpus):
+        routes = {
+            "batch": {
+                "decode_us": _cpu_us(lambda: decode_rows(rows_body)),
+                # score_rows builds the columns from the decoded rows, then scores them.
+                "score_us": _cpu_us(lambda: score_rows(scorer, decoded_rows.instances)),
+            },
+            "v2": {
+                # decode_request yields the columns: building them is part of the decoding.
+                "decode_us": _cpu_us(lambda: decode_request(v2_body)),
+                "score_us": _cpu_us(lambda: scorer.score_codes(columns.numeric, columns.codes)),
+            },
+        }
+        encode_us = _cpu_us(answer)
+    for name, found in routes.items():
+        found["limit_us"] = found["decode_us"] + found["score_us"]
+        found["rows_per_s"] = BATCH_ROWS / found["limit_us"] * 1e6
+        found["encode_us"] = encode_us
+        log(
+            f"  in-process limit, {name:<5} body: decode {found['decode_us']:7.0f} us + score "
+            f"{found['score_us']:5.0f} us per {BATCH_ROWS} rows = {found['rows_per_s']:>12,.0f} "
+            f"rows/s on one core (encoding the answer: {encode_us:.0f} us)"
+        )
+    return {"rows": BATCH_ROWS, "cpus": list(config.server_cpus), **routes}
