@@ -180,21 +180,34 @@ def test_a_bundle_signed_with_another_key_is_refused(
         model_store(reader).promote(version)
 
 
+@pytest.fixture
+def signed_in_postgres(database_url: str, tmp_path: Path) -> Settings:
+    """Settings of a fresh database with a signing key of their own."""
+    from testsupport.data import settings_for
+
+    return settings_for(tmp_path, database_url=database_url, model_signing_key="k" * 40)
+
+
+def _foreign_skops() -> bytes:
+    """A skops file holding a type training never writes."""
+    from fractions import Fraction
+
+    import skops.io
+
+    return skops.io.dumps({"payload": Fraction(1, 3)})
+
+
 def test_postgres_bundle_rewritten_with_its_manifest_is_refused(
-    database_url: str, tmp_path: Path, result: TrainingResult
+    signed_in_postgres: Settings, database_url: str, result: TrainingResult
 ) -> None:
     """Whoever can write the tables but lacks the key cannot make a bundle load."""
     import json
-    from fractions import Fraction
 
     import psycopg
-    import skops.io
 
-    from testsupport.data import settings_for
-
-    settings = settings_for(tmp_path, database_url=database_url, model_signing_key="k" * 40)
+    settings = signed_in_postgres
     version = model_store(settings).save(result)
-    foreign = skops.io.dumps({"payload": Fraction(1, 3)})
+    foreign = _foreign_skops()
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT content FROM model_files WHERE version = %s AND name = 'manifest.json'",
@@ -222,21 +235,15 @@ def test_postgres_bundle_rewritten_with_its_manifest_is_refused(
 
 
 def test_postgres_loads_only_the_allowed_skops_types(
-    database_url: str, tmp_path: Path, result: TrainingResult
+    signed_in_postgres: Settings, result: TrainingResult
 ) -> None:
     """A signed bundle holding a type training never writes is refused before it is built."""
-    from fractions import Fraction
-
-    import skops.io
-
     from mp_core.stores.artifacts_files import bundle_files
     from mp_core.stores.artifacts_postgres import PostgresArtifactStore
-    from testsupport.data import settings_for
 
-    settings = settings_for(tmp_path, database_url=database_url, model_signing_key="k" * 40)
-    store = model_store(settings)
+    store = model_store(signed_in_postgres)
     assert isinstance(store, PostgresArtifactStore)
-    files = {**bundle_files(result), "model.skops": skops.io.dumps({"x": Fraction(1, 3)})}
+    files = {**bundle_files(result), "model.skops": _foreign_skops()}
     digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     version = store.publish_files({"files": digests}, files)
     with pytest.raises(CorruptArtifact, match=r"not allowed: .*'fractions.Fraction'"):

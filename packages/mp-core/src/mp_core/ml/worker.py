@@ -2,8 +2,8 @@
 
 Any number of workers may run, on any number of hosts sharing the stores: each polls the
 retrain-request store, and the one that gets the one-at-a-time lock takes every waiting
-request at once, trains, gates champion against challenger (:func:`mp_core.ml.retrain.decide`),
-publishes, and logs to MLflow when tracking is on. With ``--train-if-missing`` it first trains
+request at once, trains under the recency policy and gates champion against challenger
+(:mod:`mp_core.ml.retraining`, run by :func:`mp_core.ml.retrain.run_job`), publishes, and logs to MLflow when tracking is on. With ``--train-if-missing`` it first trains
 a model when none is current (as ``mindpulse train --if-missing``), so a fresh stack needs only
 this one command. SIGTERM or Ctrl-C stop it between two requests; a training in progress runs to
 its end first (a second signal stops it at once, and the lock dies with the process).

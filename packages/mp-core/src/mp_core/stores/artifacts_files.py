@@ -28,6 +28,7 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -57,6 +58,17 @@ _VERSION_RE: Final = re.compile(r"v[0-9]{4,}", re.ASCII)
 def is_version_name(name: str) -> bool:
     """``v`` and at least four ASCII digits, nothing before or after."""
     return _VERSION_RE.fullmatch(name) is not None
+
+
+def checked_version(version: str | None, current: Callable[[], str | None]) -> str:
+    """``version``, or else the ``current()`` one; refused unless it is a version name."""
+    if version is None:
+        version = current()
+        if version is None:
+            raise ModelUnavailable("no model: run `just train`")
+    if not is_version_name(version):
+        raise CorruptArtifact(f"{version!r} is not a version name")
+    return version
 
 
 def utc_now() -> str:
@@ -244,12 +256,7 @@ class ArtifactStore:
 
     # -- internals -------------------------------------------------------------------------
     def _folder(self, version: str | None) -> Path:
-        if version is None:
-            version = self.current_version()
-            if version is None:
-                raise ModelUnavailable("no model: run `just train`")
-        if not is_version_name(version):
-            raise CorruptArtifact(f"{version!r} is not a version name")
+        version = checked_version(version, self.current_version)
         folder = self.versions_dir / version
         if not folder.is_dir():
             raise CorruptArtifact(f"{version}: bundle folder is missing")

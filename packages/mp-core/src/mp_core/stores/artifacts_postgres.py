@@ -31,7 +31,7 @@ from mp_core.stores.artifacts_files import (
     LoadedScorer,
     build_manifest,
     bundle_files,
-    is_version_name,
+    checked_version,
     manifest_bytes,
     next_history,
     utc_now,
@@ -221,13 +221,7 @@ class PostgresArtifactStore:
 
     # -- internals -------------------------------------------------------------------------
     def _resolve(self, version: str | None) -> str:
-        if version is None:
-            version = self.current_version()
-            if version is None:
-                raise ModelUnavailable("no model: run `just train`")
-        if not is_version_name(version):
-            raise CorruptArtifact(f"{version!r} is not a version name")
-        return version
+        return checked_version(version, self.current_version)
 
     def _pointer_in(self, conn: Any) -> dict[str, Any] | None:
         row = conn.execute(POINTER).fetchone()
