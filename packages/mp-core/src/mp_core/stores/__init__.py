@@ -102,7 +102,12 @@ def model_store(settings: Settings) -> ModelBundles:
     """Both backends sign manifests and check them with the key ``settings`` configure."""
     from mp_core.stores.bundle_trust import SigningKey
 
-    key = SigningKey.from_settings(settings)
+    # Settings built by hand (tools, tests) without a key follow the environment, as a store
+    # opened without settings does; read from the environment, they are the same thing.
+    if settings.model_signing_key is not None:
+        key = SigningKey.from_settings(settings)
+    else:
+        key = SigningKey.from_env()
     if settings.database_url:
         from mp_core.stores.artifacts_postgres import PostgresArtifactStore
         from mp_core.stores.postgres import database
