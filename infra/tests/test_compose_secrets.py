@@ -18,6 +18,7 @@ COMPOSE = REPO_ROOT / "infra" / "compose" / "compose.yaml"
 #: Who needs what: the API checks the token and bundles (and signs retrains), the trainer signs,
 #: reporting and Airflow check bundles and call POST /retrain.
 NEEDS = {
+    "prepare-folders": set(),  # hands bind-mount folders to uid 1000, reads no secret
     "trainer": {"model_signing_key"},
     "serving-api": {"admin_token", "model_signing_key"},
     "webapp": set(),
