@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="afterwards, wait up to this long for a running retrain to finish (default 0)",
+        help="afterwards, wait up to this long for a waiting or running retrain to finish (default 0)",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (10)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -185,7 +185,8 @@ async def simulate(
 
 
 def wait_for_retrain(client: MindPulseClient, seconds: float) -> dict[str, Any]:
-    """``GET /model`` once the running retrain (if any) ended, or when ``seconds`` ran out."""
+    """``GET /model`` once the waiting or running retrain (if any) ended, or when ``seconds``
+    ran out (a request waits until a trainer, ``mindpulse worker``, takes it)."""
     deadline = time.monotonic() + seconds
     info = client.model_info()
     while _retraining(info) and time.monotonic() < deadline:
@@ -197,7 +198,7 @@ def wait_for_retrain(client: MindPulseClient, seconds: float) -> dict[str, Any]:
 def _retraining(info: dict[str, Any]) -> bool:
     status = info.get("retrain") or {}
     return bool(info.get("retrain_running")) or (
-        isinstance(status, dict) and status.get("state") == "running"
+        isinstance(status, dict) and status.get("state") in ("running", "waiting")
     )
 
 
