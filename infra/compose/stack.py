@@ -10,13 +10,17 @@ optional services start with their profiles: ``COMPOSE_PROFILES=tracking,orchest
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+
+try:
+    from infra.compose import prepare_folders
+except ModuleNotFoundError:  # run as a script: its own folder is first on sys.path
+    import prepare_folders  # type: ignore[no-redef,import-not-found]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "infra" / "compose" / "compose.yaml"
@@ -27,7 +31,7 @@ PROFILE_DIRS = {"tracking": ("data/mlflow",)}
 # Every profile of compose.yaml. `down` and `logs` name them all: Compose neither stops nor shows
 # the containers of a service whose profile is off (they are not orphans either).
 ALL_PROFILES = ("reporting", "tracking", "orchestration")
-CONTAINER_UID = 1000
+CONTAINER_UID = prepare_folders.CONTAINER_UID
 # Compose build-arg variable -> the project whose pyproject version labels that image (the
 # members, then the optional services' own pinned projects).
 MEMBER_VERSIONS = {
@@ -38,10 +42,11 @@ MEMBER_VERSIONS = {
     "MP_MLFLOW_VERSION": "infra/mlflow",
     "MP_AIRFLOW_VERSION": "infra/airflow",
 }
-# Secret files compose.yaml mounts (under /run/secrets/) in the services that need them; made
-# here once, random, when missing. Never in .env, which every service reads.
+# Secret files (prepare_folders.SECRET_FILES: one folder each, which compose.yaml mounts at
+# /run/secrets/<folder> in the services that need it); made here, or by the prepare-folders
+# service, once, random, when missing. Never in .env, which every service reads.
 SECRETS_DIR = COMPOSE_FILE.parent / "secrets"
-SECRET_VARIABLES = {"admin_token": "ADMIN_TOKEN", "model_signing_key": "MODEL_SIGNING_KEY"}
+SECRET_FILES = prepare_folders.SECRET_FILES
 # Long enough for a first build plus training the first model on a small machine.
 WAIT_TIMEOUT_S = 900
 PROBE_TIMEOUT_S = 30
@@ -138,34 +143,15 @@ def prepare_secrets(
     folder: Path = SECRETS_DIR, environ: Mapping[str, str] | None = None
 ) -> list[str]:
     """Create each missing secret file (random, 0600, uid 1000 when run as root); refuse a secret
-    set in .env; return a warning for each file uid 1000 cannot read."""
-    for name, variable in SECRET_VARIABLES.items():
+    set in .env; return a warning when uid 1000 cannot read one."""
+    for variable, relative in SECRET_FILES.items():
         if compose_setting(variable, "", environ or {}):
             raise StackError(
                 f"{variable} is set in the environment or infra/compose/.env, which every service "
-                f"reads: remove it and put the value in {_shown(folder / name)}"
+                f"reads: remove it and put the value in {_shown(folder / relative)}"
             )
-    folder.mkdir(mode=0o700, exist_ok=True)
-    warnings: list[str] = []
-    for name in SECRET_VARIABLES:
-        path = folder / name
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_urlsafe(32) + "\n")
-            if os.geteuid() == 0:
-                os.chown(path, CONTAINER_UID, CONTAINER_UID)
-        status = path.stat()
-        if status.st_uid != CONTAINER_UID and not status.st_mode & 0o004:
-            warnings.append(
-                f"{_shown(path)} is owned by uid {status.st_uid}; the containers run as uid "
-                f"{CONTAINER_UID} and cannot read it. Fix with: "
-                f"sudo chown {CONTAINER_UID}:{CONTAINER_UID} {_shown(path)}"
-            )
-    return warnings
+    problem = prepare_folders.prepare_secrets(folder)
+    return [] if problem is None else [problem]
 
 
 def _shown(path: Path) -> str:
@@ -223,7 +209,7 @@ def _published_urls(environ: Mapping[str, str]) -> str:
         f"  page: http://127.0.0.1:{ui_port}/\n"
         f"  API:  http://127.0.0.1:{api_port}/health  (OpenAPI at /schema)\n"
         f"{optional}"
-        f"Admin token (POST /retrain, /model/rollback): infra/compose/secrets/admin_token\n"
+        f"Admin token (POST /retrain, /model/rollback): infra/compose/secrets/admin/token\n"
         f"Stop with `just down`; follow logs with `just logs [service]`."
     )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.compose.prepare_folders import prepare_secrets
 from infra.tests.dockerfiles import parse_dockerfile
 from infra.tests.images import EXPECTED_MOUNTS, ImageSpec
 from infra.tests.replay import as_user
@@ -61,20 +61,16 @@ class Sandbox:
 
     @property
     def secrets(self) -> Path:
-        """Stands in for /run/secrets: the files compose.yaml's ``secrets`` mount."""
+        """Stands in for /run/secrets and the host's infra/compose/secrets/, which compose.yaml
+        mounts there folder by folder: made as the prepare-folders service makes them."""
         return self.root / "secrets"
 
     def prepare(self) -> None:
         for name in FOLDERS:
             (self.app / name).mkdir(parents=True, exist_ok=True)
-        self.secrets.mkdir(exist_ok=True)
-        for name in self.compose.get("secrets", {}):
-            path = self.secrets / name
-            if not path.exists():
-                path.write_text(secrets.token_urlsafe(32) + "\n")
-                path.chmod(0o600)
-                if self.uid is not None:
-                    os.chown(path, self.uid, self.uid)
+        problem = prepare_secrets(self.secrets)
+        if problem is not None:
+            raise RuntimeError(problem)
         self.pycache.mkdir(exist_ok=True)
         self.pycache.chmod(0o1777)
 
