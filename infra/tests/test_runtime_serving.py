@@ -24,7 +24,8 @@ def trained(sandbox: Sandbox) -> Sandbox:
     trainer = SPECS["trainer"]
     generated = sandbox.run(trainer, "generate-data", "--rows", str(DATASET_ROWS))
     assert generated.returncode == 0, generated.stdout + generated.stderr
-    done = sandbox.run(trainer)
+    # What the image's `worker --train-if-missing` does first (then it waits for requests).
+    done = sandbox.run(trainer, "train", "--if-missing")
     assert done.returncode == 0, done.stdout + done.stderr
     return sandbox
 
