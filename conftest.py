@@ -6,6 +6,7 @@ pytest_plugins = [
     "testsupport.api",
     "testsupport.mlflow",
     "testsupport.browser",
+    "testsupport.postgres",
     "testsupport.proxy",
     "testsupport.docker",
 ]

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mp_core.retraining import RecencyPolicy, plan_retrain
+from mp_core.ml.retraining import RecencyPolicy, plan_retrain
+from mp_core.ml.synthetic import WORLDS, bayes_accuracy, generate
+from mp_core.ml.training import CANDIDATES, TrainConfig, train
 from mp_core.schema import FEATURE_NAMES
-from mp_core.synthetic import WORLDS, bayes_accuracy, generate
-from mp_core.training import CANDIDATES, TrainConfig, train
 
 POLICIES = {
     "all rows, unweighted": RecencyPolicy(

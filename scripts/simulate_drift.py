@@ -7,13 +7,15 @@
 Each scenario trains a first model on the base world (``mindpulse train``), starts
 ``mindpulse-api serve`` on a free loopback port in its own folder, then sends students with
 predictions and feedback (``POST /predict``, ``POST /feedback``): world A first, then world B.
-Every ``RETRAIN_THRESHOLD`` feedbacks the API retrains; the run waits for the retrain and, after
+Every ``RETRAIN_THRESHOLD`` feedbacks the API records a retrain request that the trainer started
+next to it (``mindpulse worker``) takes; the run waits for the retrain and, after
 each promotion, scores the serving model on a fresh sample of the current world through
 ``POST /predict/batch``, next to that world's Bayes-optimal accuracy on the same rows.
 
 Scenarios: ``concept`` (base -> screen-time: P(risk | features) changes), ``covariate`` (base ->
 sleep-loss: only the features move), ``stationary`` (base throughout, 20 retrains). With --url
-the run drives that API instead (one scenario; it must serve a model trained on the base world;
+the run drives that API instead (one scenario; it must serve a model trained on the base world,
+with a trainer taking its retrain requests;
 the run waits for each retrain its feedback triggers). Writes ``adaptation.json`` and ``adaptation.png`` to --out.
 
 The started API selects and gates on accuracy (``--metric``, default ``accuracy``), since the
@@ -44,8 +46,8 @@ from typing import Any, Final
 import numpy as np
 
 from mp_core.client import ApiError, MindPulseClient
+from mp_core.ml.synthetic import WORLDS, bayes_accuracy, generate
 from mp_core.schema import FEATURE_NAMES, TARGET
-from mp_core.synthetic import WORLDS, bayes_accuracy, generate
 
 #: (world A, world B, feedback rows from A, from B, RETRAIN_THRESHOLD) of each scenario, full
 #: size; a retrain takes about 10-15 s here, so the batches keep the whole run near 10 minutes.
@@ -87,8 +89,8 @@ def _free_port() -> int:
 
 
 def _env(root: Path, **extra: str) -> dict[str, str]:
-    # Each retrain is a new process: with bytecode caching off it would compile scikit-learn and
-    # pandas again every time (about 8 s here), which measures the machine, not the loop.
+    # With bytecode caching off every process (the API, the trainer, each `mindpulse train`)
+    # compiles scikit-learn and pandas again (about 8 s here), which measures the machine.
     dropped = ("PROMETHEUS_MULTIPROC_DIR", "PYTHONDONTWRITEBYTECODE")
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(DATA_DIR=str(root / "data"), ARTIFACTS_DIR=str(root / "artifacts"),
@@ -97,7 +99,8 @@ def _env(root: Path, **extra: str) -> dict[str, str]:
 
 
 class LocalApi:
-    """``mindpulse-api serve`` in its own process group on a free port, stopped on exit."""
+    """``mindpulse-api serve`` on a free port and the trainer that runs its retrain requests
+    (``mindpulse worker``), each in its own process group, stopped on exit."""
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.port = _free_port()
@@ -109,6 +112,12 @@ class LocalApi:
             env={**env, "API_HOST": "127.0.0.1", "API_PORT": str(self.port), "API_WORKERS": "1"},
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        log = (root / "trainer.log").open("ab")
+        self.trainer = subprocess.Popen(
+            [_bin("mindpulse"), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         log.close()
 
@@ -127,17 +136,22 @@ class LocalApi:
         raise SystemExit(f"the API did not become ready in {timeout:.0f} s")
 
     def stop(self) -> None:
-        import signal
+        for process in (self.process, self.trainer):
+            _stop_group(process)
 
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
         try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                return
-            self.process.wait(10)
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        process.wait(10)
 
 
 def train_template(root: Path, size: dict[str, Any], candidates: str | None, metric: str) -> Path:
@@ -182,7 +196,10 @@ def _wait_retrain(client: MindPulseClient, since: str | None) -> dict[str, Any]:
     while time.monotonic() < deadline:
         info = client.model_info()
         status = info.get("retrain") or {}
-        done = status.get("state") not in (None, "running") and not info.get("retrain_running")
+        # "waiting": recorded, not yet taken by the trainer.
+        done = status.get("state") not in (None, "running", "waiting") and not info.get(
+            "retrain_running"
+        )
         if done and status.get("started_at") != since:
             return info
         time.sleep(0.25)

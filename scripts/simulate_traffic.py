@@ -3,7 +3,7 @@
     uv run --frozen python scripts/simulate_traffic.py --profiles 500 --concurrency 8
     uv run --frozen python scripts/simulate_traffic.py --profiles 2000 --drift sleep-loss --wait 120
 
-Profiles and labels come from the project's generator (``mp_core.synthetic``), optionally with a
+Profiles and labels come from the project's generator (``mp_core.ml.synthetic``), optionally with a
 stated drift (``sleep-loss``: less sleep, more social media). Every ``RETRAIN_THRESHOLD``
 feedbacks the API starts a retrain; the summary lists the retrains triggered and every model
 version that answered. The API is found at --url, else API_URL, else http://127.0.0.1:8080.
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="afterwards, wait up to this long for a running retrain to finish (default 0)",
+        help="afterwards, wait up to this long for a waiting or running retrain to finish (default 0)",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (10)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def students(count: int, seed: int, drift: str) -> list[tuple[dict[str, Any], int]]:
     """``count`` generated profiles with their labels."""
-    from mp_core.synthetic import SLEEP_LOSS_DRIFT, generate
+    from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT, generate
 
     frame = generate(count, seed, drift=SLEEP_LOSS_DRIFT if drift == "sleep-loss" else None)
     return [
@@ -185,7 +185,8 @@ async def simulate(
 
 
 def wait_for_retrain(client: MindPulseClient, seconds: float) -> dict[str, Any]:
-    """``GET /model`` once the running retrain (if any) ended, or when ``seconds`` ran out."""
+    """``GET /model`` once the waiting or running retrain (if any) ended, or when ``seconds``
+    ran out (a request waits until a trainer, ``mindpulse worker``, takes it)."""
     deadline = time.monotonic() + seconds
     info = client.model_info()
     while _retraining(info) and time.monotonic() < deadline:
@@ -197,7 +198,7 @@ def wait_for_retrain(client: MindPulseClient, seconds: float) -> dict[str, Any]:
 def _retraining(info: dict[str, Any]) -> bool:
     status = info.get("retrain") or {}
     return bool(info.get("retrain_running")) or (
-        isinstance(status, dict) and status.get("state") == "running"
+        isinstance(status, dict) and status.get("state") in ("running", "waiting")
     )
 
 

@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from mp_core import tracking
-from mp_core.artifacts import ArtifactStore
 from mp_core.settings import Settings
+from mp_core.stores.artifacts_files import ArtifactStore
 from testsupport.api import ADMIN_TOKEN, ApiServers
 from testsupport.data import settings_for
 from testsupport.mlflow import SwitchableProxy
@@ -35,10 +35,10 @@ BUNDLE_FILES = {"model.skops", "pipeline.skops", "fastpath.npz", "manifest.json"
 
 def train_like_the_cli(settings: Settings, seed: int) -> tuple[str, Any]:
     """What ``mindpulse train`` does: train, save with the Bayes accuracy, promote."""
-    from mp_core.dataset import save_base_dataset
-    from mp_core.publish import promote_version, save_version
-    from mp_core.synthetic import bayes_accuracy, generate
-    from mp_core.training import TrainConfig, train
+    from mp_core.ml.dataset import save_base_dataset
+    from mp_core.ml.publish import promote_version, save_version
+    from mp_core.ml.synthetic import bayes_accuracy, generate
+    from mp_core.ml.training import TrainConfig, train
 
     frame = generate(ROWS, seed)
     save_base_dataset(frame, settings.dataset_path, {"source": "synthetic", "rows": ROWS})
@@ -247,6 +247,7 @@ def test_an_admin_retrain_and_rollback_through_the_api_are_tracked(
     monkeypatch.setenv("MLFLOW_EXPERIMENT", experiment)
     api = start_api.start(
         model="logistic",
+        trainer=True,
         mlflow_tracking_uri=mlflow_server,
         mlflow_experiment=experiment,
         mlflow_timeout="90",
@@ -278,7 +279,8 @@ def test_an_admin_retrain_and_rollback_through_the_api_are_tracked(
 def finished_retrain(http: httpx.Client) -> dict[str, Any] | None:
     info = http.get("/model").json()
     status = info.get("retrain")
-    if not status or info.get("retrain_running") or status.get("state") == "running":
+    # "waiting": recorded by the API, not yet taken by the trainer.
+    if not status or info.get("retrain_running") or status.get("state") in ("running", "waiting"):
         return None
     return dict(status)
 
@@ -319,6 +321,8 @@ def test_the_cli_logs_each_training_and_moves_champion_on_rollback(tracked: Sett
     for _ in range(2):
         out = cli("train", "--rows", str(ROWS), "--candidates", "logistic_regression")
         assert out.returncode == 0, out.stderr
+        # When the command returns, the run and the alias exist, and it says so.
+        assert "MLflow: run " in out.stdout and "@champion -> version" in out.stdout, out.stdout
     assert run_of(uri, "v0001").data.tags["decision"] == "promoted"
     assert champion_version(uri) == "v0002"
     back = cli("rollback")

@@ -153,7 +153,7 @@ def test_simulate_drift_raises_predicted_risk(api: ApiServer) -> None:
 
 @pytest.mark.slow
 def test_simulate_feedback_triggers_a_retrain_and_a_new_version(start_api: ApiServers) -> None:
-    server = start_api.start(retrain_threshold="40")
+    server = start_api.start(retrain_threshold="40", trainer=True)
     first = simulate(server.url, "-n", "100", "--concurrency", "6", "--wait", "90")
     assert first["predictions"] == 100
     assert first["feedbacks"] == 100

@@ -38,7 +38,7 @@ def _run(out: Path, *args: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_concept_drift_against_a_running_api(start_api: ApiServers, tmp_path: Path) -> None:
-    api = start_api.start(retrain_threshold="50")
+    api = start_api.start(retrain_threshold="50", trainer=True)  # the API only records requests
     report = _run(tmp_path / "out", "--scenario", "concept", "--url", api.url)
     (result,) = report["results"]
     assert result["scenario"] == "concept" and result["retrains"] == 5  # 250 feedbacks / 50

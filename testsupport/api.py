@@ -34,6 +34,7 @@ _CLEARED = (
     "DATA_DIR", "ARTIFACTS_DIR", "REPORTS_DIR", "ADMIN_TOKEN", "API_PORT", "API_HOST",
     "API_WORKERS", "API_SERVER", "RETRAIN_THRESHOLD", "MAX_BATCH", "PROMETHEUS_MULTIPROC_DIR",
     "MP_BENCH_CEILING", "RETRAIN_CANDIDATES", "PROMOTION_TOLERANCE", "LOG_FORMAT",
+    "DATABASE_URL", "DATABASE_URL_FILE",
     "API_ALLOWED_HOSTS", "API_MAX_CONCURRENT", "ADMIN_TOKEN_FILE",
 )  # fmt: skip
 
@@ -47,12 +48,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def console_script() -> str:
-    """The installed ``mindpulse-api`` next to this interpreter."""
-    path = Path(sys.executable).parent / "mindpulse-api"
+def console_script(name: str = "mindpulse-api") -> str:
+    """The installed console script ``name`` next to this interpreter."""
+    path = Path(sys.executable).parent / name
     if not path.exists():
         raise RuntimeError(f"{path} is missing: run `uv sync --all-packages`")
     return str(path)
+
+
+class Trainer:
+    """One ``mindpulse worker`` process (its own group), with the server's environment."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [console_script("mindpulse"), "worker", *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int | None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return self.process.wait(timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait(10)
 
 
 class ApiServer:
@@ -60,13 +93,15 @@ class ApiServer:
 
     def __init__(self, root: Path, *, workers: int = 1, env: dict[str, str] | None = None) -> None:
         self.root = root
-        self.settings: Settings = settings_for(root)
+        url = (env or {}).get("DATABASE_URL")
+        self.settings: Settings = settings_for(root, **({"database_url": url} if url else {}))
         self.workers = workers
         self.port = free_port()
         self.extra_env = dict(env or {})
         self.log_path = root / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._log_start = 0
+        self.trainers: list[Trainer] = []
 
     @property
     def url(self) -> str:
@@ -86,6 +121,13 @@ class ApiServer:
         )
         env.update(self.extra_env)
         return {k: v for k, v in env.items() if v != ""}
+
+    def start_trainer(self, *args: str) -> Trainer:
+        """Start a ``mindpulse worker`` on this server's stores (stopped with the server)."""
+        path = self.root / f"trainer-{len(self.trainers)}.log"
+        trainer = Trainer(self.environment(), path, *args)
+        self.trainers.append(trainer)
+        return trainer
 
     def start(self, *, wait: Literal["live", "ready", "no"] = "live") -> ApiServer:
         self._log_start = len(self.log())
@@ -121,7 +163,7 @@ class ApiServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def worker_pids(self) -> list[int]:
-        """Processes in the server's group other than the launcher (workers, retrain jobs)."""
+        """Processes in the server's group other than the launcher: its workers."""
         if self.process is None:
             return []
         group = self.process.pid
@@ -136,13 +178,16 @@ class ApiServer:
                 continue
             fields = stat.rsplit(")", 1)[1].split()
             # uvicorn's multiprocessing start leaves a resource tracker in the group: not a worker.
-            helper = b"mp_api.retrain" in cmdline or b"resource_tracker" in cmdline
+            helper = b"resource_tracker" in cmdline
             if int(fields[2]) == group and not helper:
                 found.append(int(entry.name))
         return sorted(found)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM the whole group, then SIGKILL whatever is left."""
+        """SIGTERM the whole group (and the trainers), then SIGKILL whatever is left."""
+        for trainer in self.trainers:
+            trainer.stop(timeout=timeout)
+        self.trainers = []
         if self.process is None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -152,7 +197,7 @@ class ApiServer:
         self._kill_group()
 
     def kill9(self) -> None:
-        """``kill -9`` the launcher, every worker and any retrain job, all at once."""
+        """``kill -9`` the launcher and every worker, all at once."""
         if self.process is None:
             return
         self._kill_group()
@@ -203,13 +248,24 @@ class ApiServers:
         workers: int = 1,
         admin_token: str | None = ADMIN_TOKEN,
         wait: Literal["live", "ready", "no"] = "live",
+        database_url: str | None = None,
+        trainer: bool = False,
         **env: str,
     ) -> ApiServer:
+        """A server on files, or on ``database_url`` (the model copied into the database)."""
         root = prepare_root(self.base / f"server{len(self.running)}", model, self.templates)
         server_env = {"ADMIN_TOKEN": admin_token or "", **{k.upper(): v for k, v in env.items()}}
+        if database_url:
+            from testsupport.postgres import copy_models
+
+            server_env["DATABASE_URL"] = database_url
+            copy_models(settings_for(root), settings_for(root, database_url=database_url))
         server = ApiServer(root, workers=workers, env=server_env)
         self.running.append(server)
-        return server.start(wait=wait)
+        server.start(wait=wait)
+        if trainer:  # the training plane next to it: `mindpulse worker`
+            server.start_trainer()
+        return server
 
     def close(self) -> None:
         for server in self.running:

@@ -52,10 +52,10 @@ def train_into(
     candidates: tuple[str, ...] = ("logistic_regression",),
 ) -> str:
     """Generate ``rows`` synthetic rows, train, save and promote; return the version."""
-    from mp_core.dataset import save_base_dataset
-    from mp_core.publish import promote_version, save_version
-    from mp_core.synthetic import generate
-    from mp_core.training import TrainConfig, train
+    from mp_core.ml.dataset import save_base_dataset
+    from mp_core.ml.publish import promote_version, save_version
+    from mp_core.ml.synthetic import generate
+    from mp_core.ml.training import TrainConfig, train
 
     frame = generate(rows, seed)
     save_base_dataset(

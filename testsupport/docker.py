@@ -288,6 +288,16 @@ class ComposeStack:
         command = ["docker", "ps", "-aq"] if kind == "container" else ["docker", kind, "ls", "-q"]
         return run([*command, "--filter", label], timeout=30).stdout.split()
 
+    def keep_logs(self) -> Path:
+        """Every service's log, timestamped, where CI keeps test artifacts (read after a failure)."""
+        folder = Path(os.environ.get("MP_TEST_ARTIFACTS") or REPO_ROOT / "test-results")
+        folder.mkdir(parents=True, exist_ok=True)
+        every_profile = [arg for name in PROFILES for arg in ("--profile", name)]
+        out = self.compose(*every_profile, "logs", "--no-color", "--timestamps", check=False)
+        path = folder / f"{self.project}.log"
+        path.write_text(out.stdout + out.stderr)
+        return path
+
     def down(self) -> None:
         every_profile = [arg for name in PROFILES for arg in ("--profile", name)]
         self.compose(*every_profile, "down", "--volumes", "--remove-orphans", timeout=300)
@@ -302,6 +312,8 @@ def compose_stack(
     try:
         yield stack
     finally:
+        with contextlib.suppress(Exception):
+            stack.keep_logs()
         with contextlib.suppress(Exception):
             stack.down()
         # Files the containers wrote belong to uid 1000; remove what this user may.

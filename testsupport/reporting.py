@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mp_core.artifacts import ArtifactStore
-from mp_core.feedback import PROD_COLUMNS, FeedbackRecord, format_row
+from mp_core.ml.synthetic import BASE_CONCEPT, Concept, Drift, generate
 from mp_core.schema import FEATURE_NAMES, TARGET, profile_from_mapping
 from mp_core.settings import Settings
-from mp_core.synthetic import BASE_CONCEPT, Concept, Drift, generate
+from mp_core.stores.artifacts_files import ArtifactStore
+from mp_core.stores.feedback_files import PROD_COLUMNS, FeedbackRecord, format_row
 from testsupport.data import settings_for, train_into
 
 FEEDBACK_TIMESTAMP = "2026-01-15T10:00:00.000+00:00"

@@ -116,7 +116,7 @@ def rss_kib(pid: int) -> int:
 
 def check_base_headers(answers: dict[str, Any]) -> None:
     """Every httpx answer in ``answers`` carries the headers every response gets."""
-    from mp_core.http_guard import BASE_HEADERS
+    from mp_core.web.guard import BASE_HEADERS
 
     for name, answer in answers.items():
         for header, value in BASE_HEADERS:

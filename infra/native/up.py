@@ -3,8 +3,8 @@
     python infra/native/up.py              train if no model exists, run the API and the UI
     python infra/native/up.py wait-for-api (Procfile) wait until the API answers, then return
 
-Honcho runs the two services from ``infra/native/Procfile``: one log stream with a prefix per
-service, and on Ctrl-C (or SIGTERM) it sends SIGTERM to each service's process group, so both
+Honcho runs the services of ``infra/native/Procfile`` (API, trainer worker, UI): one log stream with a prefix per
+service, and on Ctrl-C (or SIGTERM) it sends SIGTERM to each service's process group, so all
 stop cleanly and nothing is left behind. This script adds what honcho does not do: train first,
 give both services consistent ports, wait until both answer and print where to find them.
 """
@@ -127,7 +127,7 @@ class Announcer(threading.Thread):
         if not pending:
             self._post(
                 f"MindPulse is up. Page: {self.ui_url}  API: {self.api_url} "
-                f"(OpenAPI: {self.api_url}/schema). Press Ctrl-C to stop both."
+                f"(OpenAPI: {self.api_url}/schema). Press Ctrl-C to stop them all."
             )
 
 
@@ -169,7 +169,7 @@ def run(environ: Mapping[str, str]) -> int:
     ui_url = f"http://{_loopback(ui_host)}:{settings.ui_port}"
     announcer = Announcer(manager, env["API_URL"].rstrip("/"), ui_url, UP_TIMEOUT)
     announcer.start()
-    _say("starting the API, then the UI (Ctrl-C stops both)")
+    _say("starting the API and the trainer worker, then the UI (Ctrl-C stops them all)")
     manager.loop()
     announcer.stopped.set()
     if manager.returncode in STOPPED_ON_REQUEST:

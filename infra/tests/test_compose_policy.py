@@ -245,15 +245,20 @@ def test_api_health_gates_the_page_and_the_trainer_gates_the_api(
     assert api["healthcheck"]["test"][:2] == ["CMD", "python"]
     assert api["restart"] == "unless-stopped"
     assert api["environment"]["API_HOST"] == "0.0.0.0"
-    assert api["depends_on"] == {"trainer": {"condition": "service_completed_successfully"}}
+    # The trainer is healthy once a model is current (it trains first when none is).
+    assert api["depends_on"] == {"trainer": {"condition": "service_healthy"}}
+    assert "model-info" in services["trainer"]["healthcheck"]["test"]
     assert services["webapp"]["depends_on"] == {"serving-api": {"condition": "service_healthy"}}
     assert services["webapp"]["environment"]["API_URL"] == "http://serving-api:8080"
     assert services["webapp"]["environment"]["UI_HOST"] == "0.0.0.0"
 
 
-def test_trainer_and_reports_run_once(compose: dict[str, Any]) -> None:
+def test_the_trainer_keeps_serving_requests_and_reports_run_once(
+    compose: dict[str, Any],
+) -> None:
     services = compose["services"]
-    assert services["trainer"]["restart"] == "no"
+    assert services["trainer"]["command"] == ["worker", "--train-if-missing"]
+    assert services["trainer"]["restart"] == "unless-stopped"
     assert services["reporting"]["restart"] == "no"
     profiles = {name: s["profiles"] for name, s in services.items() if "profiles" in s}
     assert profiles == {

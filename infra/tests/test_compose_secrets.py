@@ -18,7 +18,7 @@ from infra.tests.dockerfiles import REPO_ROOT
 
 COMPOSE = REPO_ROOT / "infra" / "compose" / "compose.yaml"
 SECRET_FILES = prepare_folders.SECRET_FILES
-#: Who needs what: the API checks the token and bundles (and signs retrains), the trainer signs,
+#: Who needs what: the API checks the token and every bundle it loads, the trainer signs what it trains,
 #: reporting and Airflow check bundles and call POST /retrain.
 NEEDS = {
     "prepare-folders": set(),

@@ -9,8 +9,8 @@ import pytest
 from infra.tests.images import IMAGES
 from infra.tests.replay import CONTAINER_UID
 from infra.tests.sandbox import Sandbox, free_port
+from mp_core.ml.synthetic import generate
 from mp_core.schema import FEATURE_NAMES
-from mp_core.synthetic import generate
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,8 @@ def trained(sandbox: Sandbox) -> Sandbox:
     trainer = SPECS["trainer"]
     generated = sandbox.run(trainer, "generate-data", "--rows", str(DATASET_ROWS))
     assert generated.returncode == 0, generated.stdout + generated.stderr
-    done = sandbox.run(trainer)
+    # What the image's `worker --train-if-missing` does first (then it waits for requests).
+    done = sandbox.run(trainer, "train", "--if-missing")
     assert done.returncode == 0, done.stdout + done.stderr
     return sandbox
 

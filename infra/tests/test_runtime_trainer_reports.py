@@ -10,9 +10,9 @@ import pytest
 from infra.tests.images import IMAGES
 from infra.tests.replay import CONTAINER_UID
 from infra.tests.sandbox import Sandbox
-from mp_core.feedback import FeedbackRecord, FeedbackStore
+from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT, generate
 from mp_core.schema import FEATURE_NAMES, profile_from_mapping
-from mp_core.synthetic import SLEEP_LOSS_DRIFT, generate
+from mp_core.stores.feedback_files import FeedbackRecord, FeedbackStore
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,8 @@ def trained(sandbox: Sandbox) -> Sandbox:
     trainer = SPECS["trainer"]
     generated = sandbox.run(trainer, "generate-data", "--rows", str(DATASET_ROWS))
     assert generated.returncode == 0, generated.stdout + generated.stderr
-    first = sandbox.run(trainer)  # the image's own command: train --if-missing
+    # What the image's `worker --train-if-missing` does first (then it waits for requests).
+    first = sandbox.run(trainer, "train", "--if-missing")
     assert first.returncode == 0, first.stdout + first.stderr
     return sandbox
 
@@ -47,7 +48,7 @@ def test_trainer_trains_into_data_and_artifacts(trained: Sandbox) -> None:
 
 def test_trainer_is_a_no_op_once_a_model_exists(trained: Sandbox) -> None:
     before = _listing(trained.app / "artifacts")
-    again = trained.run(SPECS["trainer"])
+    again = trained.run(SPECS["trainer"], "train", "--if-missing")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "not training" in again.stdout
     assert _listing(trained.app / "artifacts") == before

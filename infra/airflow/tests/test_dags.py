@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mp_core.synthetic import Drift, generate
+from mp_core.ml.synthetic import Drift, generate
 from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers
 from testsupport.mlflow import uv_binary
 
@@ -109,7 +109,8 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Airflow:
 @pytest.fixture
 def api(start_api: ApiServers) -> Iterator[ApiServer]:
     """A served model with automatic retraining out of the way (the DAG is what asks here)."""
-    yield start_api.start(model="logistic", retrain_threshold="1000000")
+    # The API records the DAG's request; the trainer next to it runs it.
+    yield start_api.start(model="logistic", retrain_threshold="1000000", trainer=True)
 
 
 def post_feedback(api: ApiServer, rows: int, *, drift: Drift | None, seed: int) -> None:

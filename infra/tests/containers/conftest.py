@@ -66,7 +66,10 @@ def core_stack(
     compose_images: BuiltImages, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ComposeStack]:
     base = tmp_path_factory.mktemp("core-stack")
-    with compose_stack(base, f"mptest-core-{os.getpid()}", settings={}) as stack:
+    # Every challenger is promoted: these tests prove retrain, swap and faults inside the stack;
+    # the promotion gate has its own tests (its verdict on 50 look-alike rows is not theirs).
+    settings = {"PROMOTION_TOLERANCE": "1.0"}
+    with compose_stack(base, f"mptest-core-{os.getpid()}", settings=settings) as stack:
         _empty_folders(stack)
         FIGURES["build_seconds"] = round(compose_images.seconds, 1)
         FIGURES["core_cold_start_seconds"] = round(stack.up(), 1)

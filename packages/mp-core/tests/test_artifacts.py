@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mp_core.artifacts import ArtifactStore, sha256_file
 from mp_core.errors import CorruptArtifact, ModelUnavailable
+from mp_core.ml.synthetic import generate
+from mp_core.ml.training import TrainConfig, TrainingResult, train
 from mp_core.schema import FEATURE_NAMES
-from mp_core.synthetic import generate
-from mp_core.training import TrainConfig, TrainingResult, train
+from mp_core.stores.artifacts_files import ArtifactStore, sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +137,9 @@ def test_a_save_killed_part_way_never_becomes_a_version(tmp_path: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
-        import mp_core.artifacts as artifacts
-        from mp_core.synthetic import generate
-        from mp_core.training import TrainConfig, train
+        import mp_core.stores.artifacts_files as artifacts
+        from mp_core.ml.synthetic import generate
+        from mp_core.ml.training import TrainConfig, train
 
         store = artifacts.ArtifactStore(Path({str(tmp_path)!r}))
         result = train(generate(2000, 1), TrainConfig(candidates=("logistic_regression",), n_jobs=1))
@@ -172,7 +172,7 @@ def test_a_save_killed_part_way_never_becomes_a_version(tmp_path: Path) -> None:
 def test_a_failed_save_leaves_nothing_behind(
     tmp_path: Path, result: TrainingResult, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mp_core.artifacts as artifacts
+    import mp_core.stores.artifacts_files as artifacts
 
     def broken(*_args: object) -> None:
         raise OSError("disk full")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from mp_core.artifacts import ArtifactStore, is_version_name, sha256_file
-from mp_core.bundle_trust import ALLOWED_SKOPS_TYPES, SigningKey, skops_types
 from mp_core.errors import CorruptArtifact
+from mp_core.ml.synthetic import generate
+from mp_core.ml.training import CANDIDATES, TrainConfig, TrainingResult, train
 from mp_core.settings import ConfigError, Settings
-from mp_core.synthetic import generate
-from mp_core.training import CANDIDATES, TrainConfig, TrainingResult, train
+from mp_core.stores.artifacts_files import ArtifactStore, is_version_name, sha256_file
+from mp_core.stores.bundle_trust import ALLOWED_SKOPS_TYPES, SigningKey, skops_types
 
 KEY = SigningKey(secret=b"k" * 40)
 

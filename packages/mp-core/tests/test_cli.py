@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mp_core.dataset import load_dataset
+from mp_core.ml.dataset import load_dataset
 
 
 def mindpulse(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -77,8 +77,8 @@ def test_model_info_without_a_model_says_how_to_get_one(tmp_path: Path) -> None:
 
 
 def test_a_users_csv_with_bad_lines_is_refused_with_line_numbers(tmp_path: Path) -> None:
-    from mp_core.dataset import write_csv
-    from mp_core.synthetic import generate
+    from mp_core.ml.dataset import write_csv
+    from mp_core.ml.synthetic import generate
 
     frame = generate(300, 1)
     frame["Age"] = frame["Age"].astype(object)
@@ -96,8 +96,8 @@ def test_a_users_csv_with_bad_lines_is_refused_with_line_numbers(tmp_path: Path)
 
 
 def test_a_users_csv_trains_and_is_kept_as_the_base_dataset(tmp_path: Path) -> None:
-    from mp_core.dataset import write_csv
-    from mp_core.synthetic import generate
+    from mp_core.ml.dataset import write_csv
+    from mp_core.ml.synthetic import generate
 
     path = tmp_path / "mine.csv"
     write_csv(generate(2500, 9), path)
@@ -112,6 +112,27 @@ def test_bad_configuration_names_the_variable(tmp_path: Path, name: str, value: 
     out = mindpulse(tmp_path, "model-info", **{name: value})
     assert out.returncode == 2
     assert f"environment variable {name}" in out.stderr
+
+
+def test_train_says_plainly_when_mlflow_did_not_get_the_run(tmp_path: Path) -> None:
+    from testsupport.api import free_port
+
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path / "data"),
+        "ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",  # nobody listens there
+        "MLFLOW_TIMEOUT": "1",
+    }
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "mp_core.cli", "train", "--rows", "2000",
+         "--candidates", "logistic_regression"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "were NOT confirmed" in done.stdout and "mindpulse sync-mlflow" in done.stdout
+    assert (tmp_path / "artifacts" / "current.json").exists()  # the model is current anyway
 
 
 def test_train_if_missing_replaces_a_model_that_no_longer_loads(tmp_path: Path) -> None:

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from mp_core.dataset import load_dataset, write_csv
 from mp_core.errors import InvalidDataset
-from mp_core.synthetic import generate
+from mp_core.ml.dataset import load_dataset, write_csv
+from mp_core.ml.synthetic import generate
 
 HEADER = "Age,Gender,Department,CGPA,Sleep_Duration,Study_Hours,Social_Media_Hours,Physical_Activity,Stress_Level,Depression"
 

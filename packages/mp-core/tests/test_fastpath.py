@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mp_core.fastpath import export_fastpath, load_fastpath, predicted_class, save_fastpath
+from mp_core.ml.synthetic import generate
+from mp_core.ml.training import TrainConfig, train
 from mp_core.schema import FEATURE_NAMES, profile_from_mapping
-from mp_core.synthetic import generate
-from mp_core.training import TrainConfig, train
+from mp_core.scoring.fastpath import export_fastpath, load_fastpath, predicted_class, save_fastpath
 
 TOLERANCE = {"logistic_regression": 1e-9, "random_forest": 1e-6, "hist_gradient_boosting": 1e-6}
 

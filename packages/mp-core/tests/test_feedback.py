@@ -7,8 +7,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from mp_core.feedback import PROD_COLUMNS, FeedbackRecord, FeedbackStore
 from mp_core.schema import profile_from_mapping
+from mp_core.stores.feedback_files import PROD_COLUMNS, FeedbackRecord, FeedbackStore
 
 PROFILE = profile_from_mapping(
     {
@@ -96,7 +96,7 @@ def test_every_acknowledged_row_survives_kill_9(tmp_path: Path) -> None:
         from pathlib import Path
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_feedback import record
-        from mp_core.feedback import FeedbackStore
+        from mp_core.stores.feedback_files import FeedbackStore
         store = FeedbackStore(Path({str(path)!r}))
         while True:
             total = store.append(record())

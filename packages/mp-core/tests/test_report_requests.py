@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mp_core.report_requests import clear_request, pending_request, record_request, request_path
+from mp_core.stores.report_requests_files import (
+    clear_request,
+    pending_request,
+    record_request,
+    request_path,
+)
 
 
 def test_a_request_is_cleared_by_the_run_that_served_it(tmp_path: Path) -> None:

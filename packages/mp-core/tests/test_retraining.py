@@ -6,16 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mp_core.retraining import (
+from mp_core.ml.retraining import (
     RecencyPolicy,
     feedback_weights,
     gate,
     metric_from_counts,
     plan_retrain,
 )
+from mp_core.ml.synthetic import SCREEN_TIME_CONCEPT, bayes_accuracy, generate
+from mp_core.ml.training import TrainConfig, classification_metrics, train
 from mp_core.schema import FEATURE_NAMES, TARGET
-from mp_core.synthetic import SCREEN_TIME_CONCEPT, bayes_accuracy, generate
-from mp_core.training import TrainConfig, classification_metrics, train
 
 FAST = TrainConfig(candidates=("logistic_regression",), n_jobs=1)
 TOLERANCE = 0.01

@@ -1,14 +1,14 @@
 import numpy as np
 import pandas as pd
 
-from mp_core.schema import FEATURE_NAMES, TARGET, profile_from_mapping
-from mp_core.synthetic import (
+from mp_core.ml.synthetic import (
     SLEEP_LOSS_DRIFT,
     TRUE_PROBABILITY,
     bayes_accuracy,
     generate,
     true_probability,
 )
+from mp_core.schema import FEATURE_NAMES, TARGET, profile_from_mapping
 
 
 def test_same_seed_same_rows_other_seed_other_rows() -> None:

@@ -16,8 +16,8 @@ import msgspec
 import pytest
 
 from mp_core import tracking
-from mp_core.artifacts import ArtifactStore
 from mp_core.settings import Settings
+from mp_core.stores.artifacts_files import ArtifactStore
 
 
 @pytest.fixture
@@ -141,3 +141,20 @@ def test_importing_tracking_loads_no_mlflow() -> None:
     code = "import sys, mp_core.tracking; print(any(m.startswith('mlflow') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_mlflow_child_and_the_hooks_do_not_import_each_other() -> None:
+    """The hooks import the child only when `sync-mlflow` runs; the child imports config only."""
+    import ast
+    from pathlib import Path
+
+    import mp_core.tracking as hooks
+
+    def imported(path: Path, top_level_only: bool) -> set[str]:
+        tree = ast.parse(path.read_text())
+        nodes = tree.body if top_level_only else list(ast.walk(tree))
+        return {n.module for n in nodes if isinstance(n, ast.ImportFrom) and n.module}
+
+    folder = Path(hooks.__file__).parent
+    assert "mp_core.tracking" not in imported(folder / "mlflow_child.py", top_level_only=False)
+    assert "mp_core.tracking.mlflow_child" not in imported(folder / "__init__.py", True)

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from mp_core.pipeline import pca_column_names
+from mp_core.ml.pipeline import pca_column_names
+from mp_core.ml.synthetic import bayes_accuracy, generate
+from mp_core.ml.training import TrainConfig, pick_winner, reference_frame, train
 from mp_core.schema import FEATURE_NAMES
-from mp_core.synthetic import bayes_accuracy, generate
-from mp_core.training import TrainConfig, pick_winner, reference_frame, train
 
 LOGISTIC = TrainConfig(candidates=("logistic_regression",), n_jobs=1)
 

@@ -23,6 +23,7 @@ from services.api.bench.plot import write_plot
 from services.api.bench.report import as_json
 from services.api.bench.runner import Bench, BenchConfig
 from services.api.bench.servers import ServerError, machine_busy_seconds
+from services.api.bench.stores import measure_stores, render_stores
 from services.api.bench.text_report import render
 from services.api.bench.workload import build_workload
 
@@ -147,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         bench = Bench(config, model, build_workload(), _say)
         figures = bench.run(primary=servers[0])
+        _say("feedback on each store backend (files, PostgreSQL) ...")
+        by_store = measure_stores(bench, servers[0])
     except (LoadError, ServerError, RuntimeError, OSError) as exc:
         print(f"bench: could not finish: {exc}", file=sys.stderr)
         print(f"bench: server logs are kept in {run_dir / 'logs'}", file=sys.stderr)
@@ -170,7 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seconds": round(time.monotonic() - started, 1),
     }
     document = as_json(figures)
+    document["stores"] = by_store
     _say(render(figures))
+    _say(render_stores(by_store))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(document, indent=2) + "\n")

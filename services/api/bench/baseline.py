@@ -17,7 +17,7 @@ import pandas as pd
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from mp_core.artifacts import ArtifactStore
+from mp_core.stores.artifacts_files import ArtifactStore
 
 
 class StudentFeatures(BaseModel):

@@ -58,8 +58,8 @@ def measure_limit(
     from mp_api.routes.predict import score_rows
     from mp_api.tensors import decode_request
     from mp_api.wire import BatchRows
-    from mp_core.artifacts import ArtifactStore
     from mp_core.contract import BatchPrediction
+    from mp_core.stores.artifacts_files import ArtifactStore
 
     scorer = ArtifactStore(settings_under(model.root).artifacts_dir).load_scorer().scorer
     rows_body = workload.batch[0].encode()

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from mp_core.artifacts import ArtifactStore
 from mp_core.errors import CorruptArtifact
 from mp_core.settings import Settings
+from mp_core.stores.artifacts_files import ArtifactStore
 
 BENCH_ROWS: Final = 100_000
 BENCH_SEED: Final = 42
@@ -87,10 +87,10 @@ def _ensure_model_locked(root: Path) -> BenchModel:
     found = _describe(root, trained_now=False)
     if found is not None:
         return found
-    from mp_core.dataset import save_base_dataset
-    from mp_core.publish import promote_version, save_version
-    from mp_core.synthetic import generate
-    from mp_core.training import TrainConfig, train
+    from mp_core.ml.dataset import save_base_dataset
+    from mp_core.ml.publish import promote_version, save_version
+    from mp_core.ml.synthetic import generate
+    from mp_core.ml.training import TrainConfig, train
 
     shutil.rmtree(root, ignore_errors=True)
     settings = settings_under(root)

@@ -1,19 +1,28 @@
-"""``/predict`` while a retrain runs: its p99 against an idle phase right before.
+"""``/predict`` while a trainer retrains: its p99 against an idle phase right before.
 
-``POST /retrain`` with the admin token, wait until ``GET /model`` says it runs, move the job
-off the server's CPU (it inherited the pin; production would not pin it), measure, and check
-that it still runs at the end.
+Start a trainer (``mindpulse worker``, the training plane) on the API's stores, ``POST /retrain``
+with the admin token, wait until ``GET /model`` says it runs, keep the trainer off the server's
+CPU (production would not pin it), measure, and check that it still runs at the end.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from services.api.bench.servers import RunningServer, descendants, is_retrain_job, pin_process
+from services.api.bench.servers import (
+    RunningServer,
+    descendants,
+    is_retrain_job,
+    pin_process,
+    running,
+    start_server,
+)
 
 if TYPE_CHECKING:
     from services.api.bench.runner import Bench
@@ -21,19 +30,29 @@ if TYPE_CHECKING:
 RETRAIN_START_TIMEOUT: Final = 30.0
 
 
-def measure_retrain(bench: Bench, server: RunningServer) -> dict[str, Any]:
-    """/predict idle, then /predict while a retrain runs (its status says running)."""
+def measure_retrain(bench: Bench, server: RunningServer, env: dict[str, str]) -> dict[str, Any]:
+    """/predict idle, then /predict while a trainer started with ``env`` retrains."""
     url = server.url + "/predict"
     load = bench.config.load()
     # Idle right before, so both sides of the ratio see the same machine.
     idle = bench._timed(server, url, bench.scripts["predict"], load)
-    with httpx.Client(base_url=server.url, timeout=10.0) as client:
+    trainer = start_server(
+        "trainer",
+        trainer_command(),
+        port=0,
+        env=env,
+        log_path=bench.log_dir / "trainer.log",
+        cwd=bench.config.repo_root,
+        cpus=bench.config.wrk_cpus if bench.config.pin else (),
+        health_path=None,
+    )
+    with running(trainer), httpx.Client(base_url=server.url, timeout=10.0) as client:
         response = client.post("/retrain", headers={"Authorization": f"Bearer {bench.admin_token}"})
         if response.status_code != 202:
             raise RuntimeError(
                 f"POST /retrain answered {response.status_code}: {response.text[:300]}"
             )
-        job_pid = response.json().get("pid")
+        job_pid = trainer.pid
         started = time.monotonic()
         while not retrain_running(client.get("/model").json()):
             if time.monotonic() - started > RETRAIN_START_TIMEOUT:
@@ -63,10 +82,10 @@ def measure_retrain(bench: Bench, server: RunningServer) -> dict[str, Any]:
 
 
 def _place_job(bench: Bench, server: RunningServer, job_pid: object) -> list[int]:
-    """Move the retrain job off the server's CPU: it inherited the pin, production would not.
+    """Keep the trainer off the server's CPU: production would not pin it there.
 
-    On a machine with a spare core the operating system runs the job beside the worker,
-    which is what the API expects (its job keeps numeric libraries to one thread).
+    On a machine with a spare core the operating system runs the trainer beside the worker,
+    which is what the API expects (the trainer keeps numeric libraries to one thread).
     """
     everything = set(os.sched_getaffinity(0))
     if not bench.config.pin:
@@ -79,6 +98,11 @@ def _place_job(bench: Bench, server: RunningServer, job_pid: object) -> list[int
         if is_retrain_job(pid):
             pin_process(pid, target)
     return target
+
+
+def trainer_command() -> list[str]:
+    """The training plane: ``mindpulse worker`` from this environment."""
+    return [str(Path(sys.executable).with_name("mindpulse")), "worker"]
 
 
 def retrain_running(info: dict[str, Any]) -> bool:

@@ -158,6 +158,8 @@ class Bench:
         self.admin_token = secrets.token_urlsafe(16)
         self.run_dir = config.run_dir
         self.log_dir = config.run_dir / "logs"
+        #: Each started API's environment, so a trainer can run on the same stores.
+        self.environments: dict[str, dict[str, str]] = {}
         self.scripts = {
             "predict": lua_script(PREDICT_PATH, workload.predict),
             "batch": lua_script(BATCH_PATH, workload.batch),
@@ -169,15 +171,17 @@ class Bench:
 
     def reference_probability(self, features: dict[str, Any]) -> float:
         """What MindPulse's fast path answers for ``features`` (the peers are checked against it)."""
-        from mp_core.artifacts import ArtifactStore
         from mp_core.schema import profile_from_mapping
+        from mp_core.stores.artifacts_files import ArtifactStore
         from services.api.bench.model import settings_under
 
         store = ArtifactStore(settings_under(self.model.root).artifacts_dir)
         return float(store.load_scorer().scorer.score_profile(profile_from_mapping(features)))
 
     # -- servers -----------------------------------------------------------------------------
-    def _start_api(self, name: str, server: str, *, ceiling: bool = False) -> RunningServer:
+    def _start_api(
+        self, name: str, server: str, *, ceiling: bool = False, extra: dict[str, str] | None = None
+    ) -> RunningServer:
         settings = fresh_copy(self.model, self.run_dir / name)
         port = free_port()
         env = clean_environment()
@@ -197,6 +201,8 @@ class Bench:
         )
         if ceiling:
             env["MP_BENCH_CEILING"] = "1"
+        env.update(extra or {})
+        self.environments[name] = env
         self.log(f"starting {name}: mindpulse-api serve ({server}, 1 worker) on port {port}")
         return start_server(
             name,
@@ -331,7 +337,7 @@ class Bench:
                 server, FEEDBACK_PATH, self.scripts["feedback"], "api /feedback"
             )
             memory = self._memory(server)
-            retrain = measure_retrain(self, server)
+            retrain = measure_retrain(self, server, self.environments[f"api-{server_name}"])
             figures.api = {
                 "server": server_name,
                 "workers": 1,

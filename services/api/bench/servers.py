@@ -110,10 +110,11 @@ def start_server(
     log_path: Path,
     cwd: Path,
     cpus: Sequence[int] = (),
-    health_path: str = "/health",
+    health_path: str | None = "/health",
     timeout: float = START_TIMEOUT,
 ) -> RunningServer:
-    """Start ``command`` (pinned to ``cpus`` if given) and wait until ``health_path`` answers 200."""
+    """Start ``command`` (pinned to ``cpus`` if given) and wait until ``health_path`` answers 200
+    (not at all when it is None: a process that serves no HTTP)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("wb")
     pinned = list(cpus)
@@ -134,7 +135,8 @@ def start_server(
     )
     server = RunningServer(name, f"http://{LOOPBACK}:{port}", process, log_path, log)
     try:
-        wait_healthy(server, health_path, timeout)
+        if health_path is not None:
+            wait_healthy(server, health_path, timeout)
     except BaseException:
         server.stop()
         raise
@@ -208,9 +210,10 @@ def descendants(pid: int) -> list[int]:
 
 
 def is_retrain_job(pid: int) -> bool:
-    """Whether ``pid`` runs the API's retrain job (``python -m mp_api.retrain``)."""
+    """Whether ``pid`` runs a trainer (``mindpulse worker``)."""
     try:
-        return b"mp_api.retrain" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        return len(command) > 1 and command[0].endswith(b"mindpulse") and command[1] == b"worker"
     except OSError:
         return False
 

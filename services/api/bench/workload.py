@@ -38,8 +38,8 @@ class Workload:
 
 
 def _rows(n: int, seed: int) -> list[dict[str, Any]]:
+    from mp_core.ml.synthetic import TRUE_PROBABILITY, generate
     from mp_core.schema import FEATURE_NAMES, TARGET
-    from mp_core.synthetic import TRUE_PROBABILITY, generate
 
     frame = generate(n, seed, with_truth=True)
     rows: list[dict[str, Any]] = []

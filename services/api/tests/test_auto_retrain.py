@@ -1,14 +1,13 @@
-"""Every RETRAIN_THRESHOLD feedbacks start a retrain; one already running is only noted."""
+"""Every RETRAIN_THRESHOLD feedbacks record a retrain request; a trainer takes it, never the API."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import httpx
 import pytest
 
-from mp_api import jobs
+from mp_core.stores import retrain_requests
 from testsupport.api import EXAMPLE, ApiServers
 
 THRESHOLD = 5
@@ -20,36 +19,39 @@ def _send(http: httpx.Client, n: int) -> list[dict[str, object]]:
 
 
 @pytest.mark.slow
-def test_feedback_threshold_starts_one_retrain_at_a_time(start_api: ApiServers) -> None:
-    # Five copies of one profile say little: a wide tolerance lets the challenger through, so
-    # the promotion metric below can be checked (the gate itself is tested in mp-core).
+def test_feedback_threshold_records_requests_that_a_trainer_takes(start_api: ApiServers) -> None:
+    # Ten copies of one profile say little: a wide tolerance lets the challenger through, so
+    # the promotion below can be checked (the gate itself is tested in mp-core).
     api = start_api.start(workers=2, retrain_threshold=str(THRESHOLD), promotion_tolerance="1.0")
-    artifacts = api.settings.artifacts_dir
+    requests = retrain_requests(api.settings)
     with httpx.Client(base_url=api.url, timeout=10) as http:
         acks = _send(http, THRESHOLD)
         assert [a["total_feedbacks"] for a in acks] == [1, 2, 3, 4, 5]
         assert [a["retrain_triggered"] for a in acks] == [False] * 4 + [True]
 
+        # No trainer runs: predictions and feedback go on, and GET /model says what waits.
+        assert http.post("/predict", json={"features": EXAMPLE}).status_code == 200
+        _send(http, THRESHOLD)  # the 10th asks again: covered by the waiting request
+        info = http.get("/model").json()
+        assert info["retrain_waiting"] == 1 and info["trainers"] == []
+        assert "waiting for a trainer" in info["trainer_note"]
+        assert info["retrain"]["state"] == "waiting"
+        assert info["retrain"]["trigger"] == "feedback:5"
+        assert not list(api.settings.artifacts_dir.glob("versions/v0002"))  # the API never trains
+
+        trainer = api.start_trainer()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            status = jobs.read_status(artifacts) or {}
-            # The job writes its final status, then exits and so frees the lock.
-            if status.get("state") not in (None, "running") and not jobs.is_running(artifacts):
+            status = requests.read_status() or {}
+            if status.get("state") not in (None, "running") and not requests.waiting():
                 break
             time.sleep(0.1)
-        assert status["state"] == "succeeded", status
+        assert status["state"] == "succeeded", trainer.log()
         assert status["trigger"] == "feedback:5"
-        assert status["rows"]["feedback"] == THRESHOLD
-
-        # Another process holds the retrain lock: the next trigger is noted, not started.
-        fd = jobs.try_lock(artifacts)
-        try:
-            acks = _send(http, THRESHOLD)
-        finally:
-            os.close(fd)
-        assert [a["retrain_triggered"] for a in acks] == [False] * THRESHOLD
-        assert acks[-1]["total_feedbacks"] == 2 * THRESHOLD
+        assert status["rows"]["feedback"] == 2 * THRESHOLD
+        info = http.get("/model").json()
+        assert info["retrain_waiting"] == 0 and info["trainer_note"] is None
+        assert len(info["trainers"]) == 1
         metrics = http.get("/metrics").text
-    assert "retrain_skipped" in api.log()
-    assert 'mindpulse_retrains_total{outcome="busy"} 1.0' in metrics
-    assert 'mindpulse_retrains_total{outcome="promoted"} 1.0' in metrics
+    assert 'mindpulse_retrains_total{outcome="requested"} 1.0' in metrics
+    assert 'mindpulse_retrains_total{outcome="already_waiting"} 1.0' in metrics

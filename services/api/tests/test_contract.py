@@ -11,8 +11,8 @@ import msgspec
 import pytest
 
 from mp_core.client import MindPulseClient
-from mp_core.feedback import FeedbackStore
 from mp_core.schema import FEATURE_NAMES
+from mp_core.stores.feedback_files import FeedbackStore
 from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServer, ApiServers
 
 MAX_BATCH = 50
@@ -46,7 +46,7 @@ def test_health_and_live(http: httpx.Client) -> None:
 
 
 def test_predict_matches_the_trained_pipeline(http: httpx.Client, api: ApiServer) -> None:
-    from mp_core.artifacts import ArtifactStore
+    from mp_core.stores.artifacts_files import ArtifactStore
 
     body = http.post("/predict", json={"features": EXAMPLE}).json()
     bundle = ArtifactStore(api.settings.artifacts_dir).load_bundle()

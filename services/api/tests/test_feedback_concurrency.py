@@ -1,4 +1,4 @@
-"""500 concurrent feedbacks against two workers leave exactly 500 intact rows."""
+"""500 concurrent feedbacks against two workers leave exactly 500 intact rows, on both backends."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from mp_core.feedback import FeedbackStore
+from mp_core.stores import feedback_store
 from testsupport.api import EXAMPLE, ApiServers
 
 N = 500
@@ -30,13 +30,15 @@ async def _send_all(url: str) -> list[httpx.Response]:
         )
 
 
-def test_concurrent_feedbacks_are_all_stored_once(start_api: ApiServers) -> None:
-    api = start_api.start(workers=2, retrain_threshold="100000")
+def test_concurrent_feedbacks_are_all_stored_once(
+    start_api: ApiServers, store_url: str | None
+) -> None:
+    api = start_api.start(workers=2, retrain_threshold="100000", database_url=store_url)
     answers = asyncio.run(_send_all(api.url))
     assert [a.status_code for a in answers] == [200] * N
     totals = sorted(a.json()["total_feedbacks"] for a in answers)
     assert totals == list(range(1, N + 1))  # every append saw a distinct count
-    loaded = FeedbackStore(api.settings.prod_data_path).read()
+    loaded = feedback_store(api.settings).read()
     assert loaded.bad_lines == {}
     frame = loaded.frame
     assert len(frame) == N

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mp_api import jobs
-from mp_core.artifacts import ArtifactStore
 from mp_core.errors import CorruptArtifact
+from mp_core.stores import retrain_requests
+from mp_core.stores.artifacts_files import ArtifactStore
 from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServer, ApiServers
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -70,10 +70,11 @@ class Load:
 
 
 def _wait_retrain(api: ApiServer, timeout: float = 90) -> dict[str, Any]:
+    requests = retrain_requests(api.settings)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = jobs.read_status(api.settings.artifacts_dir) or {}
-        if status.get("state") not in (None, "running"):
+        status = requests.read_status() or {}
+        if status.get("state") not in (None, "running") and not requests.waiting():
             return status
         time.sleep(0.1)
     raise AssertionError(f"retrain did not finish:\n{api.log()}")
@@ -81,12 +82,12 @@ def _wait_retrain(api: ApiServer, timeout: float = 90) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_promotion_and_rollback_under_load_fail_no_request(start_api: ApiServers) -> None:
-    api = start_api.start(workers=2)
+    api = start_api.start(workers=2, trainer=True)
     with Load(api.url) as load, httpx.Client(base_url=api.url, timeout=10) as http:
         load.wait_for("v0001")
         started = http.post("/retrain", headers=AUTH)
         assert started.status_code == 202
-        assert started.json()["status"] == "started"
+        assert started.json()["status"] == "queued"
         status = _wait_retrain(api)
         assert status["state"] == "succeeded", status
         assert status["decision"] == "promoted"
@@ -154,7 +155,7 @@ def test_corrupted_bundle_is_refused_and_the_old_model_keeps_serving(
 
 @pytest.mark.slow
 def test_a_promoted_retrain_is_logged_to_mlflow(start_api: ApiServers, mlflow_server: str) -> None:
-    api = start_api.start(mlflow_tracking_uri=mlflow_server)
+    api = start_api.start(trainer=True, mlflow_tracking_uri=mlflow_server)
     with httpx.Client(base_url=api.url, timeout=10) as http:
         assert http.get("/model").json()["mlflow_run"] is None  # v0001 was never logged
         assert http.post("/retrain", headers=AUTH).status_code == 202

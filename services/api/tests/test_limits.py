@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from mp_core.http_guard import API_CSP, DOCS_CSP, HttpLimits
+from mp_core.web.guard import API_CSP, DOCS_CSP, HttpLimits
 from testsupport.api import EXAMPLE, ApiServer, ApiServers
 from testsupport.sockets import (
     MIB,

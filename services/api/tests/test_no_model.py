@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from mp_core.feedback import FeedbackStore
+from mp_core.stores.feedback_files import FeedbackStore
 from testsupport.api import EXAMPLE, ApiServers
 from testsupport.data import train_into
 

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from mp_core.report_requests import REQUEST_FILE
+from mp_core.stores.report_requests_files import REQUEST_FILE
 from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers
 
 

@@ -12,8 +12,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from mp_core.ml.synthetic import generate
 from mp_core.schema import FEATURE_NAMES, SPECS_BY_NAME
-from mp_core.synthetic import generate
 from testsupport.api import ApiServer, ApiServers
 
 MODEL = "mindpulse"

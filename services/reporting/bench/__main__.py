@@ -46,13 +46,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _prepare(root: Path, ref_rows: int, prod_rows: int) -> Any:
-    from mp_core.artifacts import ArtifactStore
-    from mp_core.feedback import PROD_COLUMNS, FeedbackRecord, format_row
-    from mp_core.publish import promote_version, save_version
+    from mp_core.ml.publish import promote_version, save_version
+    from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT, generate
+    from mp_core.ml.training import TrainConfig, train
     from mp_core.schema import FEATURE_NAMES, TARGET, profile_from_mapping
     from mp_core.settings import Settings
-    from mp_core.synthetic import SLEEP_LOSS_DRIFT, generate
-    from mp_core.training import TrainConfig, train
+    from mp_core.stores.artifacts_files import ArtifactStore
+    from mp_core.stores.feedback_files import PROD_COLUMNS, FeedbackRecord, format_row
 
     settings = Settings(
         data_dir=root / "data", artifacts_dir=root / "artifacts", reports_dir=root / "reports"

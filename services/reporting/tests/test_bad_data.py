@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from mp_core.feedback import PROD_COLUMNS
 from mp_core.settings import Settings
+from mp_core.stores.feedback_files import PROD_COLUMNS
 from mp_reporting.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from mp_reporting.performance import MIN_METRIC_ROWS
 from mp_reporting.summary import REPORT_FILES, SUMMARY_FILE
@@ -197,10 +197,10 @@ def test_bad_configuration_is_exit_2(
 def test_reference_from_another_model_skips_the_pca_part(
     make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mp_core.artifacts import ArtifactStore
-    from mp_core.publish import save_version
-    from mp_core.synthetic import generate
-    from mp_core.training import TrainConfig, train
+    from mp_core.ml.publish import save_version
+    from mp_core.ml.synthetic import generate
+    from mp_core.ml.training import TrainConfig, train
+    from mp_core.stores.artifacts_files import ArtifactStore
 
     settings = make_settings()
     write_feedback(settings.prod_data_path, feedback_lines(settings, 100, seed=6))

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, sync_playwright
 
-from mp_core.http_guard import REPORT_CSP
-from mp_core.synthetic import SLEEP_LOSS_DRIFT
+from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT
+from mp_core.web.guard import REPORT_CSP
 from mp_reporting.render import DRIFT_TITLE, PERFORMANCE_TITLE, QUALITY_TITLE
 from mp_reporting.reports import ReportRun, build_reports
 from testsupport.browser import CHROMIUM, CHROMIUM_ARGS

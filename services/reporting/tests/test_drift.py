@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
+from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT, generate
 from mp_core.settings import Settings
-from mp_core.synthetic import SLEEP_LOSS_DRIFT, generate
 from mp_reporting.cli import EXIT_OK, main
 from mp_reporting.drift import (
     MIN_DRIFT_ROWS,

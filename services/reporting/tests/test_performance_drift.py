@@ -9,8 +9,8 @@ import httpx
 import pandas as pd
 import pytest
 
+from mp_core.ml.synthetic import SCREEN_TIME_CONCEPT
 from mp_core.settings import Settings
-from mp_core.synthetic import SCREEN_TIME_CONCEPT
 from mp_reporting.cli import EXIT_OK, EXIT_RETRAIN_REQUESTED, main
 from mp_reporting.performance_drift import check_performance
 from mp_reporting.reports import build_reports

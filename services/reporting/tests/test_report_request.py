@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mp_core.report_requests import pending_request, record_request
 from mp_core.settings import Settings
+from mp_core.stores.report_requests_files import pending_request, record_request
 from mp_reporting.cli import EXIT_BAD_INPUT, EXIT_OK, main
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mp_core.feedback import PROD_COLUMNS
+from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT
 from mp_core.settings import Settings
-from mp_core.synthetic import SLEEP_LOSS_DRIFT
+from mp_core.stores.feedback_files import PROD_COLUMNS
 from mp_reporting.history import history_runs, publish
 from mp_reporting.pages import DISCLAIMER
 from mp_reporting.reports import ReportRun, build_reports

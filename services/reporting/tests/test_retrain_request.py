@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT
 from mp_core.settings import Settings
-from mp_core.synthetic import SLEEP_LOSS_DRIFT
 from mp_reporting.cli import (
     EXIT_FAILURE,
     EXIT_RETRAIN_REQUESTED,

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from mp_core.client import MindPulseClient
-from mp_core.synthetic import Drift
+from mp_core.ml.synthetic import Drift
 from testsupport.accessibility import serious_violations, text_below, text_contrasts
 from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers
 from testsupport.browser import DESKTOP, PHONE, PageRecord, UiServer
@@ -55,7 +55,8 @@ SMALL_TEXT = ".info-text, .mp-step-count, .mp-muted, .mp-tip, .mp-steps li, .mp-
 
 @pytest.fixture(scope="module")
 def api(module_api: ApiServers) -> ApiServer:
-    return module_api.start(model="logistic", RETRAIN_THRESHOLD=str(RETRAIN_EVERY))
+    # A retrain every 3 feedbacks, so the phone journey's feedback starts one.
+    return module_api.start(model="logistic", trainer=True, RETRAIN_THRESHOLD=str(RETRAIN_EVERY))
 
 
 @pytest.fixture(scope="module")

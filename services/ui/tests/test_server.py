@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mp_core.http_guard import PAGE_CSP, REPORT_CSP, HttpLimits
+from mp_core.web.guard import PAGE_CSP, REPORT_CSP, HttpLimits
 from testsupport import sockets
 from testsupport.browser import UiServer
 
@@ -83,8 +83,8 @@ def test_the_ui_imports_no_ml_code_and_nothing_from_the_api() -> None:
     probe = (
         "import sys, mp_ui.cli, mp_ui.server; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skops', 'mp_api') "
-        "or m in ('mp_core.training', 'mp_core.pipeline', 'mp_core.artifacts', "
-        "'mp_core.dataset', 'mp_core.fastpath')]; print(bad)"
+        "or m in ('mp_core.ml.training', 'mp_core.ml.pipeline', 'mp_core.stores.artifacts_files', "
+        "'mp_core.ml.dataset', 'mp_core.scoring.fastpath')]; print(bad)"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=180, check=True

@@ -9,6 +9,7 @@ from mp_core.support import FRANCE, Resource, SupportResources
 from mp_ui.explain import explain
 from mp_ui.views import (
     DISCLAIMER,
+    checking_html,
     feedback_html,
     field_error_html,
     gauge_html,
@@ -45,6 +46,12 @@ def test_status_says_ready_starting_unreachable_or_slow_in_words() -> None:
     assert "slow to answer" in slow
     assert "Traceback" not in down + slow + starting
     assert "could not answer" in status_html(None, ApiError("boom", status=500))
+
+
+def test_the_first_banner_claims_nothing_until_a_health_check_answers() -> None:
+    checking = checking_html()
+    assert "Checking the prediction service" in checking and 'role="status"' in checking
+    assert "cannot be reached" not in checking and "ready" not in checking
 
 
 def test_step_header_marks_the_current_step() -> None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
 
-    from mp_core.training import TrainingResult
+    from mp_core.ml.training import TrainingResult
 
 METRIC_COLUMNS = ("accuracy", "f1", "precision", "recall", "roc_auc", "brier")
 
@@ -45,8 +45,8 @@ def _progress(console: Console) -> Any:
 
 
 def generate_data(args: argparse.Namespace, settings: Settings) -> int:
-    from mp_core.dataset import save_base_dataset, write_csv
-    from mp_core.synthetic import SLEEP_LOSS_DRIFT, generate
+    from mp_core.ml.dataset import save_base_dataset, write_csv
+    from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT, generate
 
     console = _console()
     output = Path(args.output) if args.output else settings.dataset_path
@@ -79,8 +79,8 @@ def _base_frame(
     args: argparse.Namespace, settings: Settings, console: Console
 ) -> tuple[pd.DataFrame, dict[str, object]]:
     """The user's CSV when given, else the saved base dataset, else a fresh synthetic one."""
-    from mp_core.dataset import base_dataset_source, load_dataset, save_base_dataset
-    from mp_core.synthetic import generate
+    from mp_core.ml.dataset import base_dataset_source, load_dataset, save_base_dataset
+    from mp_core.ml.synthetic import generate
 
     if args.data:
         loaded = load_dataset(Path(args.data))
@@ -100,14 +100,13 @@ def _base_frame(
 
 
 def train_command(args: argparse.Namespace, settings: Settings) -> int:
-    from mp_core import tracking
-    from mp_core.artifacts import ArtifactStore
-    from mp_core.publish import promote_version, save_version
-    from mp_core.synthetic import bayes_accuracy
-    from mp_core.training import CANDIDATES, TrainConfig, train
+    from mp_core.ml.publish import promote_version, save_version
+    from mp_core.ml.synthetic import bayes_accuracy
+    from mp_core.ml.training import CANDIDATES, TrainConfig, train
+    from mp_core.stores import model_store
 
     console = _console()
-    store = ArtifactStore(settings.artifacts_dir)
+    store = model_store(settings)
     if args.if_missing:
         try:
             store.verify()
@@ -137,12 +136,43 @@ def train_command(args: argparse.Namespace, settings: Settings) -> int:
     extra = {"data_source": source, "bayes_accuracy": bayes, "trained_by": "mindpulse train"}
     version = save_version(settings, result, extra=extra)
     promote_version(settings, version, result, frame)
-    tracking.log_training(settings, version, result)  # no-op unless MLFLOW_TRACKING_URI is set
+    tracked = _track(settings, version, result, console, quiet=args.json)
     if args.json:
-        print(json.dumps(_summary(result, version, bayes, settings), indent=2))
+        print(json.dumps({**_summary(result, version, bayes, settings), **tracked}, indent=2))
     else:
         _print_summary(console, result, version, bayes, settings)
     return 0
+
+
+def _track(
+    settings: Settings, version: str, result: TrainingResult, console: Console, *, quiet: bool
+) -> dict[str, Any]:
+    """Log the run and move ``champion`` when MLFLOW_TRACKING_URI is set, and say plainly whether
+    both exist now. A terminal user waits for it (up to the tracking child's own deadline, as
+    MLflow's import alone can take longer than the 5 s a trainer gives it)."""
+    from mp_core import tracking
+
+    if not settings.mlflow_tracking_uri:
+        return {}
+    config = tracking.TrackingConfig.from_settings(settings)
+    wait = tracking.child_deadline(config)
+    with console.status(f"Logging the run to MLflow at {config.uri} (up to {wait:.0f} s)..."):
+        done = tracking.log_training(settings, version, result, timeout=wait)
+    if quiet:
+        pass
+    elif done:
+        note = tracking.run_for_version(settings, version) or {}
+        console.print(
+            f"MLflow: run {note.get('run_id', '?')} logged; "
+            f"{config.model_name}@{tracking.CHAMPION_ALIAS} -> version {version}."
+        )
+    else:
+        console.print(
+            f"MLflow: the run and the {tracking.CHAMPION_ALIAS} alias of {version} were NOT "
+            f"confirmed within {wait:.0f} s (see the warning above); the model is saved and "
+            "current. Run `mindpulse sync-mlflow` to log them."
+        )
+    return {"mlflow": {"tracked": done, "uri": config.uri}}
 
 
 def _summary(
@@ -201,9 +231,9 @@ def _print_summary(
 
 
 def model_info(args: argparse.Namespace, settings: Settings) -> int:
-    from mp_core.artifacts import ArtifactStore
+    from mp_core.stores import model_store
 
-    store = ArtifactStore(settings.artifacts_dir)
+    store = model_store(settings)
     version = store.current_version()
     if version is None:
         print("No model yet: run `just train`.", file=sys.stderr)
@@ -235,9 +265,9 @@ def model_info(args: argparse.Namespace, settings: Settings) -> int:
 
 def rollback(_args: argparse.Namespace, settings: Settings) -> int:
     from mp_core import tracking
-    from mp_core.artifacts import ArtifactStore
+    from mp_core.stores import model_store
 
-    store = ArtifactStore(settings.artifacts_dir)
+    store = model_store(settings)
     before = store.current_version()
     after = store.rollback()
     tracking.on_rollback(settings, after)  # moves MLflow's `champion` alias when tracking is on
@@ -251,8 +281,26 @@ def sync_mlflow(args: argparse.Namespace, settings: Settings) -> int:
     return sync_command(args, settings)
 
 
+def worker(args: argparse.Namespace, settings: Settings) -> int:
+    from mp_core.logs import configure_logging
+    from mp_core.ml.retrain import yield_cpu_to_serving
+    from mp_core.ml.worker import Worker
+
+    configure_logging(settings.log_format)
+    yield_cpu_to_serving()
+    first = argparse.Namespace(
+        data=None, rows=None, metric=None, candidates=None, if_missing=True, json=False
+    )
+    trainer = Worker(
+        settings,
+        train_first=(lambda: train_command(first, settings)) if args.train_if_missing else None,
+    )
+    trainer.stop_on_signals()
+    return trainer.run(once=args.once)
+
+
 def validate_data(args: argparse.Namespace, _settings: Settings) -> int:
-    from mp_core.dataset import describe_bad_lines, load_dataset
+    from mp_core.ml.dataset import describe_bad_lines, load_dataset
 
     loaded = load_dataset(Path(args.path), on_bad="skip")
     print(f"{args.path}: {len(loaded.frame):,} valid row(s), {loaded.n_bad} bad.")
@@ -299,6 +347,16 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate-data", help="check a CSV against the schema, line by line")
     val.add_argument("path")
     val.set_defaults(run=validate_data)
+
+    wk = sub.add_parser(
+        "worker",
+        help="the trainer: take retrain requests one at a time, train, gate, publish",
+    )
+    wk.add_argument(
+        "--train-if-missing", action="store_true", help="first train a model when none is current"
+    )
+    wk.add_argument("--once", action="store_true", help="run what is waiting, then exit")
+    wk.set_defaults(run=worker)
 
     sm = sub.add_parser(
         "sync-mlflow",

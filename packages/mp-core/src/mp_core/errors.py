@@ -5,7 +5,9 @@
      ├── InvalidDataset        a CSV does not match the schema (names columns or line numbers)
      ├── ModelUnavailable      no model is trained or loadable yet
      ├── CorruptArtifact       a bundle is partial, tampered with or unreadable
-     └── FeedbackStoreError    the feedback file cannot be read or written
+     ├── FeedbackStoreError    the feedback file cannot be read or written
+     ├── StoreUnavailable      a store's backend (PostgreSQL) cannot be reached right now
+     └── IdempotencyConflict   an Idempotency-Key already names a different feedback
 
 Services map these to their own status codes (the API does so in one exception handler).
 """
@@ -44,3 +46,16 @@ class CorruptArtifact(MindPulseError, RuntimeError):
 
 class FeedbackStoreError(MindPulseError, OSError):
     """The feedback file cannot be read or written."""
+
+
+class StoreUnavailable(MindPulseError, RuntimeError):
+    """A store's backend cannot be reached right now (the reason says why); try again later."""
+
+
+class IdempotencyConflict(MindPulseError, ValueError):
+    """An idempotency key was used before for a request with a different body."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")

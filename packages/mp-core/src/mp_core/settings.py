@@ -18,6 +18,7 @@ DEFAULT_PERFORMANCE_DROP = 0.03
 DEFAULT_PERFORMANCE_MIN_ROWS = 500
 DEFAULT_API_PORT = 8080
 DEFAULT_UI_PORT = 8081
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
 class ConfigError(ValueError):
@@ -81,6 +82,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mlflow_timeout: float | None = None  # seconds tracking may hold up a training; None: 5
     mlflow_port: int = 5000
     airflow_port: int = 8083
+    #: ``postgresql://…``: feedback, retrain requests and model bundles live in PostgreSQL;
+    #: unset: files under DATA_DIR and ARTIFACTS_DIR (the embedded default).
+    database_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.database_url is not None and not self.database_url.startswith(DATABASE_URL_SCHEMES):
+            raise ConfigError(
+                "environment variable DATABASE_URL: must start with "
+                + " or ".join(DATABASE_URL_SCHEMES)
+            )
 
     @property
     def ref_data_path(self) -> Path:
@@ -111,7 +122,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             return msgspec.convert(raw, cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as exc:
             field, _, rule = _split_validation_message(str(exc))
-            raise ConfigError(f"environment variable {field.upper()}: {rule}") from exc
+            message = f"environment variable {field.upper()}: {rule}" if field else rule
+            raise ConfigError(message) from exc
 
 
 def _decode_path(kind: type, value: object) -> object:

@@ -77,6 +77,11 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     assert api["feedback"]["feedback_per_s"] > 0
     retrain = api["retrain"]
     assert _is_load(retrain["idle"]) and _is_load(retrain["during"])
+    for backend in ("files", "postgresql"):
+        found = figures["stores"][backend]
+        assert _is_load(found["predict"]) and _is_load(found["feedback"]), backend
+        assert found["feedback"]["errors"] == found["feedback"]["non_2xx"] == 0, backend
+        assert found["feedback_per_s"] > 0
     assert retrain["p99_ratio"] > 0
     assert isinstance(retrain["retrain_running_throughout"], bool)
     for processes in (api["memory"], figures["baseline"]["memory"]):

@@ -1,4 +1,4 @@
-"""MindPulse serving API: Litestar + msgspec predictions, feedback, retraining and hot swap.
+"""MindPulse serving API: Litestar + msgspec predictions, feedback, retrain requests, hot swap.
 
 MindPulse is an educational tool, never a diagnosis.
 """
@@ -11,7 +11,7 @@ __all__ = ["__version__", "create_app"]
 
 
 def __getattr__(name: str) -> object:
-    # Lazy, so ``python -m mp_api.retrain`` does not import Litestar.
+    # Lazy, so importing mp_api (for its version) does not import Litestar.
     if name == "create_app":
         from mp_api.app import create_app
 

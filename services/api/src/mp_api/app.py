@@ -17,8 +17,8 @@ from mp_api.problems import handle_exception
 from mp_api.routes import admin, feedback, model, ops, predict, reports, v2
 from mp_api.routes.docs import docs_assets, docs_render_plugins
 from mp_api.services import Services
-from mp_core.http_guard import HttpGuard, api_headers
 from mp_core.settings import Settings
+from mp_core.web.guard import HttpGuard, api_headers
 
 DESCRIPTION: Final = (
     "Depression-risk estimates for university students from nine lifestyle answers. "

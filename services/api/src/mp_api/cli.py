@@ -1,7 +1,6 @@
-"""``mindpulse-api``: ``serve`` the API with N worker processes, or run a ``retrain`` by hand.
+"""``mindpulse-api serve``: the API with N worker processes (it never trains: ``mindpulse worker``).
 
     mindpulse-api serve [--host H] [--port P] [--workers N] [--server uvicorn|granian]
-    mindpulse-api retrain
 
 Defaults come from the environment (API_HOST, API_PORT, API_WORKERS, API_SERVER; see
 services/api/README.md). ``serve`` gives the workers one fresh PROMETHEUS_MULTIPROC_DIR so
@@ -18,10 +17,10 @@ import tempfile
 from collections.abc import Sequence
 
 from mp_api.config import MULTIPROC_ENV, ApiConfig
-from mp_core.feedback import FeedbackStore
-from mp_core.http_guard import HttpLimits
 from mp_core.logs import configure_logging
 from mp_core.settings import ConfigError, Settings
+from mp_core.stores.feedback_files import FeedbackStore
+from mp_core.web.guard import HttpLimits
 
 log = logging.getLogger("mp_api")
 
@@ -85,7 +84,7 @@ def _run_granian(host: str, port: int, workers: int, limits: HttpLimits) -> None
 def _run_uvicorn(host: str, port: int, workers: int, limits: HttpLimits) -> None:
     import uvicorn
 
-    from mp_core.uvicorn_limits import uvicorn_options
+    from mp_core.web.uvicorn_limits import uvicorn_options
 
     uvicorn.run(
         APP_FACTORY,
@@ -113,9 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--server", choices=("granian", "uvicorn"), help="ASGI server (API_SERVER, default uvicorn)"
     )
-    commands.add_parser(
-        "retrain", help="run one retrain now (base data + feedback; promote if not worse)"
-    )
     return parser
 
 
@@ -127,10 +123,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mindpulse-api: {exc}")
         return 2
-    if args.command == "retrain":
-        from mp_api.retrain import main as retrain_main
-
-        return retrain_main([])
     configure_logging(settings.log_format)
     return serve(args, settings, config)
 

@@ -8,13 +8,11 @@ from typing import Final, Literal
 
 import msgspec
 
-from mp_core.http_guard import HttpLimits, parse_hosts
 from mp_core.settings import ConfigError, env_count
-from mp_core.training import CANDIDATES
+from mp_core.web.guard import HttpLimits, parse_hosts
 
 DEFAULT_MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB for /predict and /feedback
 BATCH_BYTES_PER_ROW: Final = 512  # a generous upper bound for one profile as JSON
-DEFAULT_FEEDBACK_HOLDOUT: Final = 0.2
 DEFAULT_MAX_CONCURRENT: Final = 64  # requests in flight per worker; /predict takes ~1 ms each
 #: prometheus_client's shared-storage folder; ``mindpulse-api serve`` sets it for its workers.
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
@@ -23,14 +21,12 @@ Server = Literal["granian", "uvicorn"]
 
 
 class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """``API_SERVER``, ``MP_BENCH_CEILING``, ``RETRAIN_CANDIDATES``, ``API_MAX_BODY_BYTES``,
-    ``API_ALLOWED_HOSTS``, ``API_MAX_CONCURRENT``."""
+    """``API_SERVER``, ``MP_BENCH_CEILING``, ``API_MAX_BODY_BYTES``, ``API_ALLOWED_HOSTS``,
+    ``API_MAX_CONCURRENT``."""
 
     server: Server = "uvicorn"  # measured faster for /predict (services/api/README.md)
     bench_ceiling: bool = False
-    retrain_candidates: tuple[str, ...] = CANDIDATES
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    feedback_holdout: float = DEFAULT_FEEDBACK_HOLDOUT
     allowed_hosts: tuple[str, ...] = parse_hosts(None)
     limits: HttpLimits = HttpLimits(max_concurrent=DEFAULT_MAX_CONCURRENT)
 
@@ -41,17 +37,6 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
         if server not in ("granian", "uvicorn"):
             raise ConfigError(
                 f"environment variable API_SERVER: {server!r} is not granian or uvicorn"
-            )
-        candidates = tuple(
-            name.strip()
-            for name in (env.get("RETRAIN_CANDIDATES") or "").split(",")
-            if name.strip()
-        )
-        unknown = [name for name in candidates if name not in CANDIDATES]
-        if unknown:
-            raise ConfigError(
-                f"environment variable RETRAIN_CANDIDATES: unknown {', '.join(unknown)} "
-                f"(choose from {', '.join(CANDIDATES)})"
             )
         try:
             max_body = int(env.get("API_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
@@ -66,7 +51,6 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
             ),
             server=server,  # type: ignore[arg-type]
             bench_ceiling=(env.get("MP_BENCH_CEILING") or "").lower() in ("1", "true", "yes"),
-            retrain_candidates=candidates or CANDIDATES,
             max_body_bytes=max_body,
         )
 

@@ -1,7 +1,7 @@
 """Prometheus metrics, shared by every worker of one server.
 
 The launcher (``mindpulse-api serve``) points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh temporary
-folder before the workers start, so each worker (and each retrain job it spawns) writes its
+folder before the workers start, so each worker writes its
 samples there and ``GET /metrics`` on any worker sums them all. Without that variable (an app
 built in-process, a server started another way) the numbers are per worker.
 """
@@ -50,7 +50,7 @@ BATCH_ROWS = Histogram(
 FEEDBACKS = Counter("mindpulse_feedback_total", "Feedback rows acknowledged.")
 RETRAINS = Counter(
     "mindpulse_retrains_total",
-    "Retrain jobs: started/busy (by the API), promoted/rejected/failed (by the job).",
+    "Retrain requests by outcome: requested, or already_waiting (covered by one waiting).",
     ["outcome"],
 )
 MODEL_INFO = Gauge(

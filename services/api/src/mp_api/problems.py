@@ -18,7 +18,13 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from mp_api.invalid import Malformed, field_messages
 from mp_api.wire import ErrorBody, FieldError
-from mp_core.errors import FeedbackStoreError, InvalidProfile, ModelUnavailable
+from mp_core.errors import (
+    FeedbackStoreError,
+    IdempotencyConflict,
+    InvalidProfile,
+    ModelUnavailable,
+    StoreUnavailable,
+)
 from mp_core.schema import FEATURE_NAMES, SPECS_BY_NAME
 
 log = logging.getLogger("mp_api")
@@ -30,6 +36,7 @@ ERROR_CODES: Final[dict[int, str]] = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    422: "unprocessable",
     413: "too_large",
     415: "unsupported_media_type",
     429: "too_many_requests",
@@ -192,6 +199,13 @@ def problem_for(exc: Exception) -> ApiProblem | None:
     if isinstance(exc, FeedbackStoreError):
         log.error("feedback_store_error", extra={"error": str(exc)})
         return ApiProblem(503, public_text(f"feedback store unavailable: {exc}"))
+    if isinstance(exc, StoreUnavailable):
+        log.error("store_unavailable", extra={"error": str(exc)})
+        return ApiProblem(503, public_text(f"store unavailable: {exc}"), error="store_unavailable")
+    if isinstance(exc, IdempotencyConflict):
+        return ApiProblem(
+            422, str(exc), field=exc.field, rule=exc.rule, error="idempotency_key_reused"
+        )
     return None
 
 

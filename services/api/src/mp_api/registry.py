@@ -1,7 +1,8 @@
 """The model a worker serves, reloaded whenever the artifact store's pointer changes.
 
-Every request asks :meth:`ModelRegistry.current`, which stats ``current.json`` (about a
-microsecond) and reloads only when the pointer moved. A new version is loaded and verified
+Every request asks :meth:`ModelRegistry.current`, which asks the model store for the pointer's
+state (files: a stat of ``current.json``, about a microsecond; PostgreSQL: the switch counter a
+thread polls) and reloads only when the pointer moved. A new version is loaded and verified
 *before* it replaces the old one; when loading fails the old one keeps serving and the failure
 is logged once per pointer change (retried every few seconds in case files were still arriving).
 """
@@ -13,15 +14,16 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from mp_core.artifacts import ArtifactStore, LoadedScorer
-from mp_core.errors import CorruptArtifact, ModelUnavailable
+from mp_core.errors import CorruptArtifact, ModelUnavailable, StoreUnavailable
+from mp_core.stores import ModelBundles
+from mp_core.stores.artifacts_files import LoadedScorer
 
 log = logging.getLogger("mp_api.model")
 
 NO_MODEL: Final = "no model: run `just train`"
 RETRY_SECONDS: Final = 5.0
 
-PointerState = tuple[int, int] | None
+PointerState = object
 
 
 class ModelRegistry:
@@ -29,7 +31,7 @@ class ModelRegistry:
 
     def __init__(
         self,
-        store: ArtifactStore,
+        store: ModelBundles,
         *,
         on_swap: Callable[[LoadedScorer | None, LoadedScorer], None] | None = None,
     ) -> None:
@@ -79,7 +81,7 @@ class ModelRegistry:
                 self._failure = None
                 return
             fresh = self.store.load_scorer(version)
-        except (CorruptArtifact, ModelUnavailable, OSError, ValueError) as exc:
+        except (CorruptArtifact, ModelUnavailable, StoreUnavailable, OSError, ValueError) as exc:
             self._failure = f"model cannot be loaded: {exc}"
             self._retry_at = time.monotonic() + RETRY_SECONDS
             log.error(

@@ -1,4 +1,4 @@
-"""What the handlers of one worker share: settings, the model registry, the feedback store."""
+"""What the handlers of one worker share: settings, the model registry, the stores."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from mp_api import metrics
 from mp_api.config import ApiConfig
 from mp_api.registry import ModelRegistry
-from mp_core.artifacts import ArtifactStore
-from mp_core.feedback import FeedbackStore
+from mp_core.errors import StoreUnavailable
 from mp_core.settings import Settings
+from mp_core.stores import FeedbackRows, RetrainRequests, Stores, open_stores
 
 log = logging.getLogger("mp_api")
 
@@ -20,21 +20,33 @@ class Services:
     settings: Settings
     config: ApiConfig
     registry: ModelRegistry
-    feedback: FeedbackStore
+    stores: Stores
+
+    @property
+    def feedback(self) -> FeedbackRows:
+        return self.stores.feedback
+
+    @property
+    def requests(self) -> RetrainRequests:
+        return self.stores.requests
 
     @classmethod
     def build(cls, settings: Settings, config: ApiConfig) -> Services:
-        store = ArtifactStore(settings.artifacts_dir)
+        stores = open_stores(settings)
         return cls(
             settings=settings,
             config=config,
-            registry=ModelRegistry(store, on_swap=metrics.model_swapped),
-            feedback=FeedbackStore(settings.prod_data_path),
+            registry=ModelRegistry(stores.models, on_swap=metrics.model_swapped),
+            stores=stores,
         )
 
     def start(self) -> None:
         """On worker start: cut a torn feedback line left by a crash, load the model."""
-        removed = self.feedback.repair()
+        try:
+            removed = self.feedback.repair()
+        except StoreUnavailable as exc:  # serving goes on; feedback answers 503 until it is back
+            log.error("store_unavailable", extra={"error": str(exc)})
+            removed = 0
         if removed:
             log.warning("feedback_repaired", extra={"bytes_removed": removed})
         loaded = self.registry.peek()
@@ -42,6 +54,7 @@ class Services:
             "worker_ready",
             extra={
                 "model_version": loaded.version if loaded else None,
+                "stores": self.stores.backend,
                 "reason": None if loaded else (self.registry.failure or "no model"),
             },
         )

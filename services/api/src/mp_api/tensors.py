@@ -24,8 +24,8 @@ from typing import Annotated, Any, Final
 import msgspec
 import numpy as np
 
-from mp_core.fastpath import CATEGORY_LEVELS
 from mp_core.schema import CATEGORICAL_FEATURES, FEATURE_NAMES, NUMERIC_FEATURES, SPECS_BY_NAME
+from mp_core.scoring.fastpath import CATEGORY_LEVELS
 
 #: The protocol's tensor datatypes and the numpy type each one's values are read as.
 NUMPY_TYPES: Final[dict[str, Any]] = {

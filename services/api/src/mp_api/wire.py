@@ -61,18 +61,21 @@ class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class Health(msgspec.Struct, frozen=True):
-    """``status`` is ``ok`` with a model, ``unavailable`` (HTTP 503) with the reason otherwise."""
+    """``ok`` with a model; ``degraded`` (still 200: predictions go on) when a store is down,
+    with the reason; ``unavailable`` (HTTP 503) with the reason when no model serves."""
 
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     model_version: str | None = None
     algorithm: str | None = None
     reason: str | None = None
 
 
 class RetrainAccepted(msgspec.Struct, frozen=True):
-    status: Literal["started"]
-    pid: int
+    """The request is recorded; a trainer (``mindpulse worker``) takes it."""
+
+    status: Literal["queued"]
     detail: str
+    trainers: list[str]
 
 
 class RollbackDone(msgspec.Struct, frozen=True):
@@ -143,3 +146,8 @@ class ModelInfo(msgspec.Struct, frozen=True):
     feedback_since_training: int = 0
     retrain_running: bool = False
     retrain: dict[str, Any] | None = None
+    # Retrain requests recorded and not yet taken, the trainers seen lately, and what that means.
+    retrain_waiting: int = 0
+    trainers: list[str] = msgspec.field(default_factory=list)
+    trainer_note: str | None = None
+    stores: str = "files"

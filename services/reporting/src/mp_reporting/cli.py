@@ -164,7 +164,7 @@ def _report(settings: Settings, keep: int) -> int:
 
 
 def _report_if_requested(settings: Settings, keep: int) -> int:
-    from mp_core.report_requests import clear_request, pending_request
+    from mp_core.stores.report_requests_files import clear_request, pending_request
 
     requested = pending_request(settings.data_dir)
     if requested is None:
@@ -185,7 +185,7 @@ def _watch_requests(settings: Settings, keep: int, seconds: float) -> int:
     if not seconds > 0:
         print("error: --watch-requests must be above 0 seconds", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from mp_core.report_requests import pending_request
+    from mp_core.stores.report_requests_files import pending_request
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_OK))
     log.info("watching report requests", extra={"every_seconds": seconds})

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from mp_core.artifacts import ArtifactStore
 from mp_core.errors import CorruptArtifact, ModelUnavailable
 from mp_core.schema import FEATURE_NAMES
+from mp_core.stores.artifacts_files import ArtifactStore
 
 if TYPE_CHECKING:
     import pandas as pd

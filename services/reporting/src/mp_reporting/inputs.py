@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from mp_core.dataset import load_dataset
 from mp_core.errors import InvalidDataset
-from mp_core.feedback import PROD_COLUMNS, FeedbackStore
+from mp_core.ml.dataset import load_dataset
 from mp_core.schema import FEATURE_NAMES
+from mp_core.stores.feedback_files import PROD_COLUMNS, FeedbackStore
 
 if TYPE_CHECKING:
     import pandas as pd

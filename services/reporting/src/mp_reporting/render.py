@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mp_core.dataset import describe_bad_lines
+from mp_core.ml.dataset import describe_bad_lines
 from mp_reporting.drift import MIN_DRIFT_ROWS, GroupDrift
 from mp_reporting.evidently_api import Snapshot
 from mp_reporting.findings import Findings

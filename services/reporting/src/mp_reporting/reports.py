@@ -236,8 +236,8 @@ def _performance_drift(
 
 def _serving_manifest(settings: Settings) -> tuple[str | None, dict[str, Any] | None]:
     """The current version and its manifest (no model file is loaded), or (None, None)."""
-    from mp_core.artifacts import ArtifactStore
     from mp_core.errors import CorruptArtifact, ModelUnavailable
+    from mp_core.stores.artifacts_files import ArtifactStore
 
     store = ArtifactStore(settings.artifacts_dir)
     try:

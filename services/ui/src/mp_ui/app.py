@@ -16,6 +16,7 @@ from mp_core.support import SupportResources
 from mp_ui.actions import PageActions
 from mp_ui.form import STEPS, FormValue, check_fields, field_hint, field_label, widget_for
 from mp_ui.views import (
+    checking_html,
     field_error_html,
     header_html,
     review_html,
@@ -132,7 +133,7 @@ def build_page(actions: PageActions, support: SupportResources) -> gr.Blocks:
     config = actions.config
     with gr.Blocks(title="MindPulse - student wellbeing check-in (not a diagnosis)") as page:
         gr.HTML(header_html(), elem_id="mp-header")
-        banner = gr.HTML(status_html(None), elem_id="mp-status")
+        banner = gr.HTML(checking_html(), elem_id="mp-status")
         status_timer = gr.Timer(config.status_interval_down)
         was_ready = gr.State(False)
         # The estimate shown and the answers that produced it; None once they no longer match.

@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Gradio is heavy to import; a configuration error above is reported before paying for it.
     import uvicorn
 
-    from mp_core.uvicorn_limits import uvicorn_options
+    from mp_core.web.uvicorn_limits import uvicorn_options
     from mp_ui.server import create_guarded_app
 
     app = create_guarded_app(config, support)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from mp_core.http_guard import HttpLimits, parse_hosts
 from mp_core.settings import ConfigError, Settings, env_count
+from mp_core.web.guard import HttpLimits, parse_hosts
 
 DEFAULT_HOST: Final = "127.0.0.1"
 # How often the page asks the API for its health: quickly while it is down, calmly once it is up.

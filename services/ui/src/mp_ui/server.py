@@ -15,8 +15,8 @@ import gradio as gr
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from mp_core.http_guard import HttpGuard, page_headers
 from mp_core.support import SupportResources, load_support_resources
+from mp_core.web.guard import HttpGuard, page_headers
 from mp_ui.actions import PageActions
 from mp_ui.app import build_page, page_css, page_js, theme
 from mp_ui.config import UiConfig

@@ -26,6 +26,11 @@ DISCLAIMER: Final = (
 RETRY_NOTE: Final = "This page checks again every few seconds; your answers are kept."
 
 
+def checking_html() -> str:
+    """The banner before the first health check answers: it claims nothing about the API."""
+    return _banner("wait", "Checking the prediction service…", role="status")
+
+
 def status_html(health: Health | None, error: ApiError | None = None) -> str:
     """The banner at the top: ready, starting, unreachable or slow, always in words."""
     if health is not None and health.ready:
@@ -54,8 +59,8 @@ def unavailable_text(error: ApiError | None) -> str:
     return "The prediction service could not answer this request. Please try again in a moment."
 
 
-def _banner(level: str, text: str) -> str:
-    role = "status" if level == "ok" else "alert"
+def _banner(level: str, text: str, role: str | None = None) -> str:
+    role = role or ("status" if level == "ok" else "alert")
     return f'<div class="mp-banner mp-{level}" role="{role}">{text}</div>'
 
 

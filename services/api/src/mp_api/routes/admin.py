@@ -11,13 +11,14 @@ from litestar import Response
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler, post
 
-from mp_api import jobs, metrics
+from mp_api import metrics
 from mp_api.problems import ApiProblem
 from mp_api.routes.docs import error_responses
 from mp_api.services import Services
 from mp_api.wire import RetrainAccepted, RollbackDone
 from mp_core import tracking
 from mp_core.errors import CorruptArtifact, ModelUnavailable
+from mp_core.stores.requests import WAITING_FOR_TRAINER
 
 log = logging.getLogger("mp_api")
 
@@ -58,34 +59,34 @@ def admin_guard(token: str | None) -> Any:
 
 def build(services: Services) -> list[HTTPRouteHandler]:
     guard = admin_guard(services.settings.admin_token)
-    settings, config = services.settings, services.config
+    settings = services.settings
     registry = services.registry
+    requests = services.requests
 
     @post(
         "/retrain",
         guards=[guard],
         status_code=202,
         security=SECURITY,
-        summary="Start a retrain in the background (one at a time)",
-        responses=error_responses(401, 403, 409),
+        summary="Ask for a retrain: recorded for the trainer (one request waits at a time)",
+        responses=error_responses(401, 403, 409, 503),
         tags=["admin"],
     )
     async def retrain() -> RetrainAccepted:
-        try:
-            pid = await anyio.to_thread.run_sync(
-                lambda: jobs.start_retrain(settings, config, trigger="api")
-            )
-        except jobs.RetrainBusy:
-            metrics.RETRAINS.labels("busy").inc()
+        recorded = await anyio.to_thread.run_sync(lambda: requests.request("api"))
+        if not recorded:
+            metrics.RETRAINS.labels("already_waiting").inc()
             raise ApiProblem(
                 409,
-                "a retrain is already running; see GET /model for its status",
-                rule="one retrain at a time",
-            ) from None
-        metrics.RETRAINS.labels("started").inc()
-        return RetrainAccepted(
-            status="started", pid=pid, detail="follow it in GET /model (retrain)"
-        )
+                "a retrain request is already waiting for a trainer; see GET /model",
+                rule="one waiting request at a time",
+            )
+        metrics.RETRAINS.labels("requested").inc()
+        trainers = await anyio.to_thread.run_sync(requests.trainers)
+        detail = "a trainer takes it; follow it in GET /model (retrain)"
+        if not trainers:
+            detail = f"recorded; {WAITING_FOR_TRAINER}"
+        return RetrainAccepted(status="queued", detail=detail, trainers=trainers)
 
     @post(
         "/model/rollback",

@@ -20,10 +20,11 @@ _ERROR_TEXT: Final = {
     400: "Invalid request: the body names the field and the rule it breaks.",
     401: "Missing or wrong admin token.",
     403: "Admin routes are disabled (ADMIN_TOKEN is not set).",
-    409: "Conflict (a retrain is already running, or nothing to roll back to).",
+    409: "Conflict (a retrain request is already waiting, or nothing to roll back to).",
     413: "Body or batch too large.",
     415: "The body must be application/json.",
-    503: "No model is loaded (the reason is given), or the feedback store is unavailable.",
+    422: "The Idempotency-Key was used before with a different body (the field is named).",
+    503: "No model is loaded, or a store (files, PostgreSQL) is unavailable; the reason is given.",
 }
 
 

@@ -2,24 +2,74 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
+import msgspec
 from litestar import Response
 from litestar.handlers import HTTPRouteHandler, get
 from litestar.openapi import ResponseSpec
 
-from mp_api import jobs
 from mp_api.problems import public_text
 from mp_api.registry import NO_MODEL
 from mp_api.services import Services
 from mp_api.wire import Health, ModelInfo, ModelVersions, VersionSummary
 from mp_core import tracking
-from mp_core.artifacts import ArtifactStore
 from mp_core.errors import CorruptArtifact, ModelUnavailable
+from mp_core.stores import ModelBundles
+from mp_core.stores.requests import WAITING_FOR_TRAINER
+
+
+class _Retrains(msgspec.Struct, frozen=True):
+    """What the retrain-request store says now (read in one worker thread)."""
+
+    status: dict[str, Any] | None
+    running: bool
+    waiting: list[dict[str, str]]
+    trainers: list[str]
+    feedback_total: int
+
+    @property
+    def note(self) -> str | None:
+        if self.waiting and not self.trainers:
+            return WAITING_FOR_TRAINER
+        return None
+
+    @property
+    def shown(self) -> dict[str, Any] | None:
+        """The running retrain, else a waiting request, else the last retrain."""
+        if self.waiting and not self.running:
+            first = self.waiting[0]
+            return {
+                "state": "waiting",
+                "trigger": first["trigger"],
+                "requested_at": first["requested_at"],
+                "detail": self.note or "a trainer takes it within seconds",
+                "previous": self.status,
+            }
+        return self.status
 
 
 def build(services: Services) -> list[HTTPRouteHandler]:
     registry = services.registry
-    artifacts_dir = services.settings.artifacts_dir
+    stores = services.stores
+
+    def read_retrains() -> _Retrains:
+        requests = stores.requests
+        status = requests.read_status()
+        if status is not None and isinstance(status.get("error"), str):
+            status["error"] = public_text(status["error"])
+        return _Retrains(
+            status=status,
+            running=requests.is_running(),
+            waiting=requests.waiting(),
+            trainers=requests.trainers(),
+            # count() waits for the feedback lock, which a writer holds across its fsync.
+            feedback_total=stores.feedback.count(),
+        )
+
+    def store_problem() -> str | None:
+        return stores.feedback.problem()
 
     @get(
         "/health",
@@ -33,12 +83,16 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         except ModelUnavailable as exc:
             body = Health(status="unavailable", reason=public_text(str(exc) or NO_MODEL))
             return Response(body, status_code=503)
+        # A store that is down stops feedback, not predictions: say so and stay in rotation.
+        problem = await anyio.to_thread.run_sync(store_problem)
         return Response(
             Health(
-                status="ok",
+                status="degraded" if problem else "ok",
                 model_version=loaded.version,
                 algorithm=loaded.manifest.get("algorithm"),
-                reason=_public(registry.failure),  # set when a newer version failed to load
+                reason=_public(
+                    problem or registry.failure
+                ),  # failure: a newer version did not load
             )
         )
 
@@ -49,12 +103,16 @@ def build(services: Services) -> list[HTTPRouteHandler]:
     @get("/model", summary="The serving model and the last retrain", tags=["model"])
     async def model_info() -> ModelInfo:
         loaded = registry.peek()
-        retrain = jobs.read_status(artifacts_dir)
-        if retrain is not None and isinstance(retrain.get("error"), str):
-            retrain["error"] = public_text(retrain["error"])
-        running = jobs.is_running(artifacts_dir)
-        # count() waits for the feedback lock, which a writer holds across its fsync.
-        feedback_total = await anyio.to_thread.run_sync(services.feedback.count)
+        retrains = await anyio.to_thread.run_sync(read_retrains)
+        feedback_total = retrains.feedback_total
+        common: dict[str, Any] = {
+            "retrain_running": retrains.running,
+            "retrain": retrains.shown,
+            "retrain_waiting": len(retrains.waiting),
+            "trainers": retrains.trainers,
+            "trainer_note": retrains.note,
+            "stores": stores.backend,
+        }
         if loaded is None:
             return ModelInfo(
                 serving=False,
@@ -62,8 +120,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
                 load_error=public_text(registry.failure or NO_MODEL),
                 feedback_total=feedback_total,
                 feedback_since_training=feedback_total,
-                retrain_running=running,
-                retrain=retrain,
+                **common,
             )
         manifest = loaded.manifest
         # A retrain records the feedback rows it trained on; `mindpulse train` uses none.
@@ -82,8 +139,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             feedback_total=feedback_total,
             feedback_at_training=at_training,
             feedback_since_training=max(0, feedback_total - at_training),
-            retrain_running=running,
-            retrain=retrain,
+            **common,
         )
 
     @get(
@@ -97,7 +153,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
     return [health, live, model_info, model_versions]
 
 
-def list_versions(store: ArtifactStore) -> ModelVersions:
+def list_versions(store: ModelBundles) -> ModelVersions:
     """What each kept version's manifest says; an unreadable one says why instead."""
     try:
         current = store.current_version()

@@ -20,8 +20,8 @@ from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
 from mp_api.wire import BatchRequest, BatchRows, PredictRequest, PredictRow
 from mp_core.contract import BatchPrediction, Prediction
-from mp_core.fastpath import CATEGORY_LEVELS, predicted_class
 from mp_core.schema import NUMERIC_FEATURES
+from mp_core.scoring.fastpath import CATEGORY_LEVELS, predicted_class
 
 _numeric_of = attrgetter(*NUMERIC_FEATURES)
 _WIDTH = len(NUMERIC_FEATURES)

@@ -1,7 +1,7 @@
 """``POST /reports/request``: ask for new monitoring reports (``Authorization: Bearer``).
 
 The API never makes reports (that needs Evidently, which serving never imports): it records
-the request in ``DATA_DIR`` and the reporting job picks it up (:mod:`mp_core.report_requests`).
+the request in ``DATA_DIR`` and the reporting job picks it up (:mod:`mp_core.stores.report_requests_files`).
 Kept apart from retrain requests on purpose: a report run changes no model, needs no lock
 across trainers, and one pending request covers any number of clicks.
 """
@@ -18,7 +18,7 @@ from litestar.handlers import HTTPRouteHandler, post
 from mp_api.routes.admin import SECURITY, admin_guard
 from mp_api.routes.docs import error_responses
 from mp_api.services import Services
-from mp_core.report_requests import record_request
+from mp_core.stores.report_requests_files import record_request
 
 log = logging.getLogger("mp_api")
 

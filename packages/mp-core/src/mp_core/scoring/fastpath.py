@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from operator import attrgetter, mul
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal
+from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 
@@ -163,13 +163,16 @@ def predicted_class(probability: float) -> int:
     return 1 if probability > 0.5 else 0
 
 
-def save_fastpath(arrays: Arrays, path: Path) -> None:
+def save_fastpath(arrays: Arrays, path: Path | IO[bytes]) -> None:
     """Write exported arrays as an uncompressed ``.npz`` (no pickled objects)."""
+    if not isinstance(path, Path):
+        np.savez(path, allow_pickle=False, **arrays)
+        return
     with path.open("wb") as handle:
         np.savez(handle, allow_pickle=False, **arrays)
 
 
-def load_fastpath(source: Path | BinaryIO) -> FastScorer:
+def load_fastpath(source: Path | IO[bytes]) -> FastScorer:
     """Load arrays written by :func:`save_fastpath`; object arrays are refused, nothing runs."""
     with np.load(source, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}

@@ -12,7 +12,7 @@ It answers before the application does when a request:
 
 Every response gets the security headers ``headers_for(path)`` gives. Header size and header
 deadlines are the server's job (the request is not an ASGI event until its head is complete):
-see :mod:`mp_core.uvicorn_limits` and the API's granian settings.
+see :mod:`mp_core.web.uvicorn_limits` and the API's granian settings.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ A bundle is written into a hidden temporary folder, fsynced, then renamed into p
 that is interrupted never leaves a folder that looks complete. ``current.json`` is replaced
 atomically; any process notices a switch by a cheap ``stat`` (:meth:`ArtifactStore.pointer_state`).
 Loading reads each file once, checks the manifest's signature and every file's sha256
-(:func:`mp_core.bundle_trust.verify_bundle`) and never executes code from the bundle: skops
-builds only the exact types training writes (:func:`mp_core.bundle_trust.load_skops`), the
+(:func:`mp_core.stores.bundle_trust.verify_bundle`) and never executes code from the bundle: skops
+builds only the exact types training writes (:func:`mp_core.stores.bundle_trust.load_skops`), the
 fast path is a plain ``.npz`` read without pickle. This module is the only one that touches
 these files.
 """
@@ -28,6 +28,7 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -35,12 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mp_core.atomic import atomic_write_text, fsync_dir, fsync_path
-from mp_core.bundle_trust import SIGNATURE_FILE, SigningKey, load_skops, verify_bundle
 from mp_core.errors import CorruptArtifact, ModelUnavailable
-from mp_core.fastpath import FastScorer, export_fastpath, load_fastpath, save_fastpath
+from mp_core.scoring.fastpath import FastScorer, export_fastpath, load_fastpath, save_fastpath
+from mp_core.stores.bundle_trust import SIGNATURE_FILE, SigningKey, load_skops, verify_bundle
 
 if TYPE_CHECKING:
-    from mp_core.training import TrainingResult
+    from mp_core.ml.training import TrainingResult
 
 MODEL_FILE: Final = "model.skops"
 PIPELINE_FILE: Final = "pipeline.skops"
@@ -57,6 +58,17 @@ _VERSION_RE: Final = re.compile(r"v[0-9]{4,}", re.ASCII)
 def is_version_name(name: str) -> bool:
     """``v`` and at least four ASCII digits, nothing before or after."""
     return _VERSION_RE.fullmatch(name) is not None
+
+
+def checked_version(version: str | None, current: Callable[[], str | None]) -> str:
+    """``version``, or else the ``current()`` one; refused unless it is a version name."""
+    if version is None:
+        version = current()
+        if version is None:
+            raise ModelUnavailable("no model: run `just train`")
+    if not is_version_name(version):
+        raise CorruptArtifact(f"{version!r} is not a version name")
+    return version
 
 
 def utc_now() -> str:
@@ -172,6 +184,18 @@ class ArtifactStore:
             manifest=manifest,
         )
 
+    def read_files(self, version: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """The verified manifest and file contents of ``version`` (to copy it to another store)."""
+        folder = self._folder(version)
+        manifest, files = self._verified(folder)
+        return manifest, {name: files[name] or b"" for name in manifest["files"]}
+
+    def problem(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        """Nothing is held between calls."""
+
     def _verified(self, folder: Path) -> tuple[dict[str, Any], dict[str, bytes | None]]:
         """Each file read once, then checked: what is parsed is exactly what was verified."""
         manifest = _read_optional(folder / MANIFEST_FILE)
@@ -204,7 +228,7 @@ class ArtifactStore:
             files = {name: sha256_file(temp / name) for name in BUNDLE_FILES}
             for name in files:
                 fsync_path(temp / name)
-            manifest = _manifest(result, files, extra or {})
+            manifest = build_manifest(result, files, extra or {})
             return self._publish(temp, manifest)
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
@@ -213,12 +237,7 @@ class ArtifactStore:
     def promote(self, version: str) -> None:
         """Make ``version`` current (after verifying it); the old one goes into the history."""
         self.load_scorer(version)  # refuses a partial or corrupted bundle
-        pointer = self.pointer()
-        history: list[str] = []
-        if pointer is not None:
-            history = [pointer["version"], *pointer.get("history", [])]
-        history = [v for v in history if v != version][:HISTORY_LIMIT]
-        self._write_pointer(version, history)
+        self._write_pointer(version, next_history(self.pointer(), version))
 
     def rollback(self) -> str:
         """Make the previous version current again and return it."""
@@ -237,12 +256,7 @@ class ArtifactStore:
 
     # -- internals -------------------------------------------------------------------------
     def _folder(self, version: str | None) -> Path:
-        if version is None:
-            version = self.current_version()
-            if version is None:
-                raise ModelUnavailable("no model: run `just train`")
-        if not is_version_name(version):
-            raise CorruptArtifact(f"{version!r} is not a version name")
+        version = checked_version(version, self.current_version)
         folder = self.versions_dir / version
         if not folder.is_dir():
             raise CorruptArtifact(f"{version}: bundle folder is missing")
@@ -255,7 +269,7 @@ class ArtifactStore:
             number = int(existing[-1][1:]) + 1 if existing else 1
             version = f"v{number:04d}"
             manifest["version"] = version
-            text = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+            text = manifest_bytes(manifest)
             (temp / MANIFEST_FILE).write_bytes(text)
             (temp / SIGNATURE_FILE).write_text(self.signing_key.sign(text), encoding="ascii")
             fsync_path(temp / MANIFEST_FILE)
@@ -281,6 +295,32 @@ class ArtifactStore:
                     shutil.rmtree(path)
 
 
+def bundle_files(result: TrainingResult) -> dict[str, bytes]:
+    """The three files of a bundle, as bytes (for a store that keeps them elsewhere than disk)."""
+    import skops.io
+
+    fast = io.BytesIO()
+    save_fastpath(export_fastpath(result.preprocessor, result.model), fast)
+    return {
+        MODEL_FILE: skops.io.dumps(result.model),
+        PIPELINE_FILE: skops.io.dumps(result.preprocessor),
+        FASTPATH_FILE: fast.getvalue(),
+    }
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    """The exact bytes of a manifest as stored and signed (sorted keys, one trailing newline)."""
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+
+
+def next_history(pointer: dict[str, Any] | None, version: str) -> list[str]:
+    """The history after ``version`` becomes current: the old current first, no repeats."""
+    history: list[str] = []
+    if pointer is not None:
+        history = [pointer["version"], *pointer.get("history", [])]
+    return [v for v in history if v != version][:HISTORY_LIMIT]
+
+
 def _read_optional(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -297,7 +337,7 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def _manifest(
+def build_manifest(
     result: TrainingResult, files: dict[str, str], extra: dict[str, Any]
 ) -> dict[str, Any]:
     return {

@@ -1,48 +1,69 @@
-"""The retrain job: ``python -m mp_api.retrain`` (or ``mindpulse-api retrain``), its own process.
+"""One retrain, as the trainer worker runs it (:mod:`mp_core.ml.worker`, ``mindpulse worker``).
 
-What it trains on and how the challenger is judged are mp-core's plain functions
-(:func:`mp_core.retraining.plan_retrain`, the recency policy: recent feedback weighed most, a
-sample of the base dataset as a prior; :func:`mp_core.retraining.gate`: champion and challenger
-on the same held-out rows, recent feedback once there is enough, with a confidence bound and
-``PROMOTION_TOLERANCE``); this module reads the inputs and records the outcome. The job runs niced with
-one thread (SCHED_IDLE where Linux offers it), holds the retrain lock for its whole life (see :mod:`mp_api.jobs`) and records
-what it did in ``retrain_status.json``; whatever happens, the current model keeps serving.
+Training data and judging are mp-core's plain functions (:func:`mp_core.ml.retraining.plan_retrain`,
+the recency policy: recent feedback weighed most, a sample of the base dataset as a prior;
+:func:`mp_core.ml.retraining.gate`: champion and challenger on the same held-out rows, recent
+feedback once there is enough, with a confidence bound and ``PROMOTION_TOLERANCE``); this module
+reads the inputs from the stores and records the outcome. The worker holds the one-at-a-time
+lock of the retrain-request store around it and records what it did in that store's status;
+whatever happens, the current model keeps serving.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import fcntl
 import logging
 import os
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from mp_api import jobs
-from mp_api.config import ApiConfig
-from mp_core.logs import configure_logging
-from mp_core.settings import Settings
+from mp_core.ml.training import CANDIDATES
+from mp_core.settings import ConfigError, Settings
+from mp_core.stores import Stores
+from mp_core.stores.requests import utc_now
 
 if TYPE_CHECKING:
     import pandas as pd
 
-log = logging.getLogger("mp_api.retrain")
+log = logging.getLogger("mp_core.ml.retrain")
 
 NICENESS: Final = 10
-EXIT_BUSY: Final = 3
+DEFAULT_FEEDBACK_HOLDOUT: Final = 0.2
 
 
-def feedback_frame(settings: Settings) -> pd.DataFrame:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetrainConfig:
+    """``RETRAIN_CANDIDATES`` (comma-separated) and the share of feedback held out."""
+
+    candidates: tuple[str, ...] = CANDIDATES
+    feedback_holdout: float = DEFAULT_FEEDBACK_HOLDOUT
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RetrainConfig:
+        env = os.environ if environ is None else environ
+        candidates = tuple(
+            name.strip()
+            for name in (env.get("RETRAIN_CANDIDATES") or "").split(",")
+            if name.strip()
+        )
+        unknown = [name for name in candidates if name not in CANDIDATES]
+        if unknown:
+            raise ConfigError(
+                f"environment variable RETRAIN_CANDIDATES: unknown {', '.join(unknown)} "
+                f"(choose from {', '.join(CANDIDATES)})"
+            )
+        return cls(candidates=candidates or CANDIDATES)
+
+
+def feedback_frame(stores: Stores) -> pd.DataFrame:
     """Every valid feedback row as features + ``Depression`` (the actual class), oldest first."""
-    from mp_core.feedback import FeedbackStore
     from mp_core.schema import FEATURE_NAMES, TARGET
 
-    loaded = FeedbackStore(settings.prod_data_path).read()
+    loaded = stores.feedback.read()
     if loaded.bad_lines:
         log.warning("feedback_bad_rows_skipped", extra={"rows": len(loaded.bad_lines)})
     frame = loaded.frame[[*FEATURE_NAMES, "actual"]].rename(columns={"actual": TARGET})
@@ -51,9 +72,9 @@ def feedback_frame(settings: Settings) -> pd.DataFrame:
 
 def base_frame(settings: Settings) -> pd.DataFrame:
     """The base training set; generated (and saved) like ``mindpulse train`` does when missing."""
-    from mp_core.dataset import load_dataset, save_base_dataset
+    from mp_core.ml.dataset import load_dataset, save_base_dataset
+    from mp_core.ml.synthetic import DEFAULT_ROWS, generate
     from mp_core.schema import FEATURE_NAMES, TARGET
-    from mp_core.synthetic import DEFAULT_ROWS, generate
 
     if settings.dataset_path.exists():
         return load_dataset(settings.dataset_path).frame[[*FEATURE_NAMES, TARGET]]
@@ -65,16 +86,15 @@ def base_frame(settings: Settings) -> pd.DataFrame:
 
 
 def _champion_probability(
-    settings: Settings, holdout: pd.DataFrame
+    stores: Stores, holdout: pd.DataFrame
 ) -> tuple[np.ndarray | None, dict[str, Any], str | None]:
     """The current model's probabilities on ``holdout`` and what it is; None when unusable."""
-    from mp_core.artifacts import ArtifactStore
     from mp_core.errors import CorruptArtifact, ModelUnavailable
+    from mp_core.ml.training import classification_metrics
     from mp_core.schema import FEATURE_NAMES, TARGET
-    from mp_core.training import classification_metrics
 
     try:
-        bundle = ArtifactStore(settings.artifacts_dir).load_bundle()
+        bundle = stores.models.load_bundle()
     except (ModelUnavailable, CorruptArtifact) as exc:
         return None, {"error": str(exc)}, None
     z = bundle.preprocessor.transform(holdout[list(FEATURE_NAMES)])
@@ -85,35 +105,37 @@ def _champion_probability(
     return probability, described, bundle.version
 
 
-def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -> dict[str, Any]:
+def run_retrain(
+    settings: Settings, stores: Stores, config: RetrainConfig, status: dict[str, Any]
+) -> dict[str, Any]:
     """Train a challenger under the recency policy, gate it, maybe promote; return the status."""
-    from mp_core.publish import promote_version, save_version
-    from mp_core.retraining import RecencyPolicy, gate, plan_retrain
+    from mp_core.ml.publish import promote_version, save_version
+    from mp_core.ml.retraining import RecencyPolicy, gate, plan_retrain
+    from mp_core.ml.training import TrainConfig, train
     from mp_core.schema import FEATURE_NAMES, TARGET
     from mp_core.tracking import log_training
-    from mp_core.training import TrainConfig, train
 
     policy = RecencyPolicy(holdout_share=config.feedback_holdout)
-    feedback = feedback_frame(settings)
+    feedback = feedback_frame(stores)
     plan = plan_retrain(base_frame(settings), feedback, policy, settings.seed)
     holdout = plan.frame[plan.test_mask]
     status["rows"] = plan.rows
     status["policy"] = policy.describe()
     status["held_out"] = plan.held_out
     metric = settings.selection_metric
-    champion_probability, champion, champion_version = _champion_probability(settings, holdout)
+    champion_probability, champion, champion_version = _champion_probability(stores, holdout)
     status["champion"] = champion
 
     def report(step: str, done: int, total: int) -> None:
         status["step"] = f"{step} ({done}/{total})"
-        jobs.write_status(settings.artifacts_dir, status)
+        stores.requests.write_status(status)
 
     result = train(
         plan.frame,
         TrainConfig(
             seed=settings.seed,
             selection_metric=metric,
-            candidates=config.retrain_candidates,  # type: ignore[arg-type]
+            candidates=config.candidates,  # type: ignore[arg-type]
             n_jobs=1,
         ),
         test_mask=plan.test_mask,
@@ -166,8 +188,8 @@ def run_retrain(settings: Settings, config: ApiConfig, status: dict[str, Any]) -
 def yield_cpu_to_serving() -> None:
     """Lowest CPU priority: nice 10, and Linux's SCHED_IDLE class where available.
 
-    SCHED_IDLE runs the job only on CPU time no other process wants, so a retrain slows down
-    under load instead of slowing the API's answers down.
+    SCHED_IDLE runs the trainer only on CPU time no other process wants, so a retrain next to
+    an API on the same machine slows down under load instead of slowing the API's answers down.
     """
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
@@ -175,65 +197,31 @@ def yield_cpu_to_serving() -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
-def _hold_lock(settings: Settings, inherited_fd: int | None) -> int:
-    if inherited_fd is None:
-        return jobs.try_lock(settings.artifacts_dir)
-    # The spawner locked this file for us; locking our own copy again cannot block.
-    fcntl.flock(inherited_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return inherited_fd
-
-
-def _count_outcome(outcome: str) -> None:
-    from mp_api.config import MULTIPROC_ENV
-
-    if os.environ.get(MULTIPROC_ENV):
-        from mp_api.metrics import RETRAINS
-
-        RETRAINS.labels(outcome).inc()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="mindpulse-api retrain",
-        description="Retrain on base data + feedback; promote the challenger if not worse.",
-    )
-    parser.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--trigger", default="manual", help="recorded in the status (default manual)"
-    )
-    args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    config = ApiConfig.from_env()
-    configure_logging(settings.log_format)
-    yield_cpu_to_serving()
-    try:
-        fd = _hold_lock(settings, args.lock_fd)
-    except jobs.RetrainBusy:
-        print("a retrain is already running; try again when it ends", file=sys.stderr)
-        return EXIT_BUSY
+def run_job(
+    settings: Settings, stores: Stores, config: RetrainConfig, *, trigger: str, worker: str
+) -> dict[str, Any]:
+    """Run one retrain with the lock held by the caller; record and return its final status."""
     started = time.monotonic()
     status: dict[str, Any] = {
         "state": "running",
         "pid": os.getpid(),
-        "trigger": args.trigger,
-        "started_at": jobs.utc_now(),
+        "worker": worker,
+        "trigger": trigger,
+        "started_at": utc_now(),
         "selection_metric": settings.selection_metric,
         "tolerance": settings.promotion_tolerance,
         "decision": None,
     }
-    jobs.write_status(settings.artifacts_dir, status)
-    log.info("retrain_running", extra={"pid": os.getpid(), "trigger": args.trigger})
-    code = 0
+    stores.requests.write_status(status)
+    log.info("retrain_running", extra={"worker": worker, "trigger": trigger})
     try:
-        status = run_retrain(settings, config, status)
+        status = run_retrain(settings, stores, config, status)
     except (Exception, KeyboardInterrupt) as exc:
         status.update(state="failed", decision=None, error=f"{type(exc).__name__}: {exc}")
         log.exception("retrain_failed", extra={"error": str(exc)})
-        code = 1
-    status["finished_at"] = jobs.utc_now()
+    status["finished_at"] = utc_now()
     status["seconds"] = round(time.monotonic() - started, 3)
-    jobs.write_status(settings.artifacts_dir, status)
-    _count_outcome(str(status.get("decision") or status["state"]))
+    stores.requests.write_status(status)
     log.info(
         "retrain_finished",
         extra={
@@ -243,9 +231,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             "reason": status.get("reason"),
         },
     )
-    os.close(fd)
-    return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return status

@@ -1,6 +1,6 @@
 """Fit the preprocessing pipeline and three candidate models, score them, pick a winner.
 
-Pure functions over frames: no files are written here (see :mod:`mp_core.artifacts` and the
+Pure functions over frames: no files are written here (see :mod:`mp_core.stores.artifacts_files` and the
 CLI). The same seed and data always give the same metrics.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 
-from mp_core.pipeline import build_preprocessor, pca_column_names
+from mp_core.ml.pipeline import build_preprocessor, pca_column_names
 from mp_core.schema import FEATURE_NAMES, TARGET
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def train(
     ``test_mask`` fixes the held-out rows (retraining passes one so that champion and challenger
     are judged on the same data); by default a stratified split is drawn from the seed.
     ``sample_weight`` (one per row of ``frame``; held-out rows ignored) weighs the training rows
-    in every candidate's fit (see :mod:`mp_core.retraining`).
+    in every candidate's fit (see :mod:`mp_core.ml.retraining`).
     """
     config = config or TrainConfig()
     if config.selection_metric not in SELECTION_METRICS:

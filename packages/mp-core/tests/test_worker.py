@@ -1,23 +1,22 @@
-"""The retrain job run by hand: data, champion/challenger decision, status file, lock."""
+"""The trainer worker run by hand: data, champion/challenger decision, status, the lock."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 
 import pytest
 
-from mp_api import jobs
-from mp_core.artifacts import ArtifactStore
-from mp_core.feedback import FeedbackRecord, FeedbackStore
 from mp_core.schema import profile_from_mapping
 from mp_core.settings import Settings
+from mp_core.stores import retrain_requests
+from mp_core.stores.artifacts_files import ArtifactStore
+from mp_core.stores.feedback_files import FeedbackRecord, FeedbackStore
 from testsupport.api import console_script
 
 
-def _run_retrain(settings: Settings, **env: str) -> subprocess.CompletedProcess[str]:
+def _run_worker(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {
         **os.environ,
         "DATA_DIR": str(settings.data_dir),
@@ -25,21 +24,21 @@ def _run_retrain(settings: Settings, **env: str) -> subprocess.CompletedProcess[
         "RETRAIN_CANDIDATES": "logistic_regression",
         **env,
     }
-    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    full_env.pop("DATABASE_URL", None)
     return subprocess.run(
-        [console_script(), "retrain"],
+        [console_script("mindpulse"), "worker", "--once", *args],
         env=full_env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
 
 
 def _add_feedback(settings: Settings, n: int) -> None:
     """``n`` feedback rows drawn from the same world as the base set (the generator's labels)."""
+    from mp_core.ml.synthetic import generate
     from mp_core.schema import FEATURE_NAMES, TARGET
-    from mp_core.synthetic import generate
 
     store = FeedbackStore(settings.prod_data_path)
     for i, record in enumerate(generate(n, 77).to_dict("records")):
@@ -53,15 +52,18 @@ def _add_feedback(settings: Settings, n: int) -> None:
 
 
 @pytest.mark.slow
-def test_manual_retrain_promotes_and_writes_status(trained_settings: Settings) -> None:
+def test_a_request_is_trained_promoted_and_its_status_written(trained_settings: Settings) -> None:
     _add_feedback(trained_settings, 30)
+    requests = retrain_requests(trained_settings)
+    assert requests.request("api")
     # 600 held-out rows bound a difference of F1 only loosely: a wide tolerance lets it through.
-    done = _run_retrain(trained_settings, PROMOTION_TOLERANCE="0.05")
+    done = _run_worker(trained_settings, PROMOTION_TOLERANCE="0.05")
     assert done.returncode == 0, done.stderr
-    status = jobs.read_status(trained_settings.artifacts_dir)
+    assert requests.waiting() == []
+    status = requests.read_status()
     assert status is not None
     assert status["state"] == "succeeded" and status["decision"] == "promoted", status["reason"]
-    assert status["trigger"] == "manual"
+    assert status["trigger"] == "api"
     # 30 feedback rows are too few to judge on: the gate scores on the base test split.
     assert status["rows"] == {
         "base": 3000, "feedback": 30, "base_trained_on": 2400, "feedback_trained_on": 30,
@@ -85,9 +87,11 @@ def test_manual_retrain_promotes_and_writes_status(trained_settings: Settings) -
 @pytest.mark.slow
 def test_a_worse_challenger_is_rejected_with_the_reason(trained_settings: Settings) -> None:
     # A negative tolerance demands a strictly better challenger than an equal one can be.
-    done = _run_retrain(trained_settings, PROMOTION_TOLERANCE="-0.5")
+    retrain_requests(trained_settings).request("drift")
+    done = _run_worker(trained_settings, PROMOTION_TOLERANCE="-0.5")
     assert done.returncode == 0, done.stderr
-    status = json.loads(jobs.status_path(trained_settings.artifacts_dir).read_text())
+    status = retrain_requests(trained_settings).read_status()
+    assert status is not None
     assert status["state"] == "rejected" and status["decision"] == "kept_champion"
     assert "champion kept" in status["reason"] and "lower bound" in status["reason"]
     assert status["gate"]["promote"] is False
@@ -95,29 +99,48 @@ def test_a_worse_challenger_is_rejected_with_the_reason(trained_settings: Settin
     assert ArtifactStore(trained_settings.artifacts_dir).versions() == ["v0001"]
 
 
-def test_a_second_job_waits_for_none_and_says_busy(trained_settings: Settings) -> None:
-    fd = jobs.try_lock(trained_settings.artifacts_dir)
-    try:
-        assert jobs.is_running(trained_settings.artifacts_dir)
-        done = _run_retrain(trained_settings)
-        assert done.returncode == 3
-        assert "already running" in done.stderr
-    finally:
-        os.close(fd)
-    assert not jobs.is_running(trained_settings.artifacts_dir)
+def test_a_busy_lock_leaves_the_request_waiting(trained_settings: Settings) -> None:
+    requests = retrain_requests(trained_settings)
+    requests.request("api")
+    with requests.hold_lock() as held:
+        assert held and requests.is_running()
+        done = _run_worker(trained_settings)
+        assert done.returncode == 0, done.stderr
+        assert len(requests.waiting()) == 1  # another trainer holds the lock: nothing taken
+    assert not requests.is_running()
 
 
-def test_a_failing_job_records_the_error_and_keeps_the_model(trained_settings: Settings) -> None:
+def test_a_failing_retrain_records_the_error_and_keeps_the_model(
+    trained_settings: Settings,
+) -> None:
     trained_settings.dataset_path.write_text("Age,Gender\n1,2\n")  # unusable base data
-    done = _run_retrain(trained_settings)
-    assert done.returncode == 1
-    status = jobs.read_status(trained_settings.artifacts_dir)
+    requests = retrain_requests(trained_settings)
+    requests.request("api")
+    done = _run_worker(trained_settings)
+    assert done.returncode == 0, done.stderr  # the worker itself goes on
+    status = requests.read_status()
     assert status is not None and status["state"] == "failed"
     assert "InvalidDataset" in status["error"]
     assert ArtifactStore(trained_settings.artifacts_dir).current_version() == "v0001"
 
 
-def test_retrain_module_imports_nothing_heavy_until_it_runs() -> None:
-    code = "import sys, mp_api.jobs, mp_api.retrain; print('sklearn' in sys.modules)"
+@pytest.mark.slow
+def test_a_fresh_worker_trains_the_first_model(mp_settings: Settings) -> None:
+    from mp_core.ml.dataset import save_base_dataset
+    from mp_core.ml.synthetic import generate
+
+    save_base_dataset(generate(3000, 3), mp_settings.dataset_path, {"source": "synthetic"})
+    done = _run_worker(mp_settings, "--train-if-missing")
+    assert done.returncode == 0, done.stderr
+    assert ArtifactStore(mp_settings.artifacts_dir).current_version() == "v0001"
+
+
+def test_the_serving_side_of_the_stores_imports_no_training_library() -> None:
+    code = (
+        "import sys, mp_core.stores, mp_core.stores.artifacts_files, mp_core.stores.feedback_files, mp_core.scoring.fastpath;"
+        "import mp_core.stores.artifacts_postgres, mp_core.stores.feedback_postgres;"
+        "import mp_core.stores.requests_files, mp_core.stores.requests_postgres;"
+        "print(sorted({'sklearn', 'pandas', 'skops', 'mlflow', 'scipy'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"

@@ -97,7 +97,7 @@ def plan_retrain(
     """The training frame of a retrain under ``policy`` (both inputs: features + target)."""
     import pandas as pd
 
-    from mp_core.training import split_rows
+    from mp_core.ml.training import split_rows
 
     base_test = split_rows(base[TARGET].to_numpy(dtype=np.int64), policy.base_test_size, seed)
     train_index = np.flatnonzero(~base_test)
@@ -251,7 +251,7 @@ def gate(
 ) -> GateResult:
     """Promote when, with ``confidence``, the challenger is not worse than the champion by more
     than ``tolerance`` on ``metric`` over the same rows (paired bootstrap lower bound)."""
-    from mp_core.training import classification_metrics
+    from mp_core.ml.training import classification_metrics
 
     actual = np.asarray(actual, dtype=np.int64)
     where = (

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mp_core.training import TrainingResult
+    from mp_core.ml.training import TrainingResult
 
 
 # -- what a run holds --------------------------------------------------------------------------

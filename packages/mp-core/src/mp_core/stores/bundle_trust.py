@@ -59,13 +59,13 @@ ALLOWED_SKOPS_TYPES: Final = frozenset(
         "numpy.ndarray",
         "numpy.random._generator.Generator",
         "numpy.uint64",
-        # the preprocessing pipeline (mp_core.pipeline)
+        # the preprocessing pipeline (mp_core.ml.pipeline)
         "sklearn.compose._column_transformer.ColumnTransformer",
         "sklearn.decomposition._pca.PCA",
         "sklearn.pipeline.Pipeline",
         "sklearn.preprocessing._data.StandardScaler",
         "sklearn.preprocessing._encoders.OneHotEncoder",
-        # the candidates (mp_core.training.CANDIDATES) and their parts
+        # the candidates (mp_core.ml.training.CANDIDATES) and their parts
         "sklearn.linear_model._logistic.LogisticRegression",
         "sklearn.ensemble._forest.RandomForestClassifier",
         "sklearn.tree._classes.DecisionTreeClassifier",

@@ -1,6 +1,6 @@
 """The MLflow side of :mod:`mp_core.tracking`: the only module that imports mlflow.
 
-It runs in a child process started by the tracking hooks (``python -m mp_core.tracking_mlflow
+It runs in a child process started by the tracking hooks (``python -m mp_core.tracking.mlflow_child
 '<job JSON>'``) or inside ``mindpulse sync-mlflow``. Each step is idempotent and recorded in
 the note as soon as it is done, so a child stopped half-way loses nothing already logged: a
 version's run is found again by its ``mindpulse_version`` tag, a model version by its run id.
@@ -24,16 +24,16 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mp_core.artifacts import ArtifactStore
 from mp_core.logs import configure_logging
-from mp_core.tracking import (
+from mp_core.stores.artifacts_files import ArtifactStore
+from mp_core.tracking.config import (
     CHAMPION_ALIAS,
     TrackingConfig,
     note_for_update,
     read_note,
     run_url,
 )
-from mp_core.tracking_runs import run_payload
+from mp_core.tracking.runs import run_payload
 
 log = logging.getLogger("mp_core.tracking")
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from mp_core.http_guard import HttpLimits
+from mp_core.web.guard import HttpLimits
 
 
 def _plain(status: bytes, text: bytes) -> bytes:
@@ -103,7 +103,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
 #: What ``uvicorn.run(http=...)`` gets: an import string, because uvicorn's worker processes
 #: import the protocol themselves (a class object would have to be pickled to reach them).
-PROTOCOL: Final = "mp_core.uvicorn_limits:LimitedHttpToolsProtocol"
+PROTOCOL: Final = "mp_core.web.uvicorn_limits:LimitedHttpToolsProtocol"
 
 
 def uvicorn_options(limits: HttpLimits) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Optional MLflow tracking: one run per training, the registered model ``mindpulse@champion``.
 
 Everything here is a no-op unless ``MLFLOW_TRACKING_URI`` is set, and nothing here imports
-mlflow: the calls to the server run in a child process (``python -m mp_core.tracking_mlflow``)
+mlflow: the calls to the server run in a child process (``python -m mp_core.tracking.mlflow_child``)
 so that a serving worker that promotes or rolls back never loads it, and so that a dead or slow
 server can cost the caller at most ``MLFLOW_TIMEOUT`` seconds (default 5). A child that has not
 finished by then is left to finish on its own (it has its own hard deadline) and the miss is
@@ -16,8 +16,6 @@ names at that moment, so concurrent or out-of-order children always converge.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import importlib.util
 import json
 import logging
@@ -28,115 +26,53 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from mp_core.atomic import atomic_write_text
-from mp_core.tracking_runs import run_payload
+from mp_core.tracking.config import (
+    CHAMPION_ALIAS,
+    CHILD_DEADLINE_FACTOR,
+    CHILD_DEADLINE_MIN,
+    DEFAULT_EXPERIMENT,
+    DEFAULT_MODEL_NAME,
+    DEFAULT_TIMEOUT,
+    NOTE_FILE,
+    NOTE_LOCK,
+    TrackingConfig,
+    note_for_update,
+    read_note,
+    run_url,
+)
+from mp_core.tracking.runs import run_payload
 
 if TYPE_CHECKING:
     import argparse
 
+    from mp_core.ml.training import TrainingResult
     from mp_core.settings import Settings
-    from mp_core.training import TrainingResult
+
+__all__ = [
+    "CHAMPION_ALIAS",
+    "CHILD_DEADLINE_FACTOR",
+    "CHILD_DEADLINE_MIN",
+    "DEFAULT_EXPERIMENT",
+    "DEFAULT_MODEL_NAME",
+    "DEFAULT_TIMEOUT",
+    "NOTE_FILE",
+    "NOTE_LOCK",
+    "TrackingConfig",
+    "child_deadline",
+    "log_training",
+    "note_for_update",
+    "on_promotion",
+    "on_rollback",
+    "read_note",
+    "run_for_version",
+    "run_url",
+    "sync_command",
+]
 
 log = logging.getLogger("mp_core.tracking")
-
-NOTE_FILE: Final = "tracking.json"
-NOTE_LOCK: Final = ".tracking-note.lock"
-DEFAULT_EXPERIMENT: Final = "mindpulse"
-DEFAULT_MODEL_NAME: Final = "mindpulse"
-DEFAULT_TIMEOUT: Final = 5.0
-CHAMPION_ALIAS: Final = "champion"
-#: A child left running past the caller's timeout still stops by itself after this long.
-CHILD_DEADLINE_FACTOR: Final = 12
-CHILD_DEADLINE_MIN: Final = 60.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TrackingConfig:
-    """Where and how to track; ``uri`` None means tracking is off."""
-
-    uri: str | None
-    artifacts_dir: Path
-    experiment: str = DEFAULT_EXPERIMENT
-    model_name: str = DEFAULT_MODEL_NAME
-    timeout: float = DEFAULT_TIMEOUT
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, environ: Mapping[str, str] | None = None
-    ) -> TrackingConfig:
-        """Settings first, then MLFLOW_EXPERIMENT / MLFLOW_TIMEOUT from ``environ``: a child
-        process or a test that builds its Settings by hand still follows the environment."""
-        env = os.environ if environ is None else environ
-        experiment = settings.mlflow_experiment or env.get("MLFLOW_EXPERIMENT")
-        raw_timeout = settings.mlflow_timeout or env.get("MLFLOW_TIMEOUT")
-        return cls(
-            uri=settings.mlflow_tracking_uri or None,
-            artifacts_dir=Path(settings.artifacts_dir),
-            experiment=experiment or DEFAULT_EXPERIMENT,
-            timeout=_positive_seconds(raw_timeout),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "uri": self.uri,
-            "artifacts_dir": str(self.artifacts_dir),
-            "experiment": self.experiment,
-            "model_name": self.model_name,
-            "timeout": self.timeout,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> TrackingConfig:
-        return cls(
-            uri=data["uri"],
-            artifacts_dir=Path(data["artifacts_dir"]),
-            experiment=data["experiment"],
-            model_name=data["model_name"],
-            timeout=float(data["timeout"]),
-        )
-
-
-def _positive_seconds(raw: str | float | None) -> float:
-    try:
-        value = float(raw) if raw is not None else DEFAULT_TIMEOUT
-    except (TypeError, ValueError):
-        log.warning(
-            "MLFLOW_TIMEOUT must be a number of seconds; using the default", extra={"value": raw}
-        )
-        return DEFAULT_TIMEOUT
-    return value if math.isfinite(value) and value > 0 else DEFAULT_TIMEOUT
-
-
-# -- the local note ----------------------------------------------------------------------------
-@contextlib.contextmanager
-def note_for_update(config: TrackingConfig) -> Iterator[dict[str, Any]]:
-    """Read-modify-write ``tracking.json`` under a lock; the note is replaced atomically."""
-    config.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    with (config.artifacts_dir / NOTE_LOCK).open("a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        note = read_note(config)
-        yield note
-        text = json.dumps(note, indent=2, sort_keys=True) + "\n"
-        atomic_write_text(config.artifacts_dir / NOTE_FILE, text)
-
-
-def read_note(config: TrackingConfig) -> dict[str, Any]:
-    """The note for this tracking server; an empty one when missing, unreadable or for another."""
-    empty: dict[str, Any] = {"tracking_uri": config.uri, "runs": {}, "pending": {}}
-    try:
-        data = json.loads((config.artifacts_dir / NOTE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return empty
-    if not isinstance(data, dict) or data.get("tracking_uri") != config.uri:
-        return empty  # written for another server: everything must be logged there again
-    data.setdefault("runs", {})
-    data.setdefault("pending", {})
-    return data
 
 
 def run_for_version(settings: Settings, version: str | None) -> dict[str, str] | None:
@@ -157,13 +93,6 @@ def run_for_version(settings: Settings, version: str | None) -> dict[str, str] |
         return None
 
 
-def run_url(uri: str, experiment_id: str, run_id: str) -> str | None:
-    """The MLflow UI page of a run when the tracking URI is a web server."""
-    if not uri.startswith(("http://", "https://")):
-        return None
-    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
 # -- hooks -------------------------------------------------------------------------------------
 def log_training(
     settings: Settings,
@@ -171,34 +100,43 @@ def log_training(
     result: TrainingResult | None = None,
     manifest: Mapping[str, Any] | None = None,
     decision: Mapping[str, Any] | None = None,
-) -> None:
+    *,
+    timeout: float | None = None,
+) -> bool:
     """Log one training as a run (and register it when it became current). Never raises.
 
     ``version`` is None for a challenger that was not kept; ``decision`` is the champion/
-    challenger outcome (the API's retrain status, or None for ``mindpulse train``, which always
-    promotes). Waits at most ``MLFLOW_TIMEOUT`` seconds.
+    challenger outcome (the trainer's retrain status, or None for ``mindpulse train``, which
+    always promotes). Waits at most ``timeout`` seconds (default ``MLFLOW_TIMEOUT``); True when
+    MLflow confirmed the run (and the ``champion`` alias) within that time.
     """
     if not settings.mlflow_tracking_uri:
-        return
+        return False
     try:
         config = TrackingConfig.from_settings(settings)
         if version and (manifest is None or decision is None):
-            from mp_core.artifacts import ArtifactStore
+            from mp_core.stores import model_store
 
-            store = ArtifactStore(config.artifacts_dir)
+            store = model_store(settings)
             manifest = store.manifest(version) if manifest is None else manifest
             if decision is None and store.current_version() == version:
                 decision = {"decision": "promoted", "reason": "trained with `mindpulse train`"}
         if decision is not None and decision.get("state") == "failed":
-            return  # nothing was trained to its end
+            return False  # nothing was trained to its end
         key = version or f"unsaved-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         payload = run_payload(version, manifest, decision, result)
         with note_for_update(config) as note:
             note["pending"][key] = payload
         promoted = bool(version) and str((decision or {}).get("decision")) == "promoted"
-        _run_child(config, keys=[key], register=[version] if promoted and version else [])
+        return _run_child(
+            config,
+            keys=[key],
+            register=[version] if promoted and version else [],
+            timeout=timeout,
+        )
     except Exception:
         log.warning("MLflow tracking skipped", extra={"version": version}, exc_info=True)
+        return False
 
 
 def on_promotion(settings: Settings, version: str, *, wait: bool = True) -> None:
@@ -222,10 +160,20 @@ def _sync_alias(settings: Settings, versions: list[str], *, wait: bool) -> None:
 
 
 # -- the child process -------------------------------------------------------------------------
+def child_deadline(config: TrackingConfig) -> float:
+    """How long a child may run at most before it stops by itself."""
+    return max(CHILD_DEADLINE_MIN, CHILD_DEADLINE_FACTOR * config.timeout)
+
+
 def _run_child(
-    config: TrackingConfig, *, keys: list[str], register: list[str], wait: bool = True
+    config: TrackingConfig,
+    *,
+    keys: list[str],
+    register: list[str],
+    wait: bool = True,
+    timeout: float | None = None,
 ) -> bool:
-    """Run one reconcile in a child; True when it finished in time and succeeded."""
+    """Run one reconcile in a child; True when it finished in ``timeout`` and succeeded."""
     if importlib.util.find_spec("mlflow") is None:
         log.warning(
             "MLFLOW_TRACKING_URI is set but mlflow-skinny is not installed "
@@ -233,7 +181,7 @@ def _run_child(
         )
         return False
     job = {"config": config.to_json(), "keys": keys, "register": register, "champion": True}
-    deadline = max(CHILD_DEADLINE_MIN, CHILD_DEADLINE_FACTOR * config.timeout)
+    deadline = child_deadline(config)
     env = {
         **os.environ,
         # One try per request, each bounded: a dead server fails fast instead of retrying.
@@ -243,7 +191,7 @@ def _run_child(
     }
     started = time.monotonic()
     child = subprocess.Popen(
-        [sys.executable, "-m", "mp_core.tracking_mlflow", json.dumps(job)],
+        [sys.executable, "-m", "mp_core.tracking.mlflow_child", json.dumps(job)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         env=env,
@@ -253,12 +201,12 @@ def _run_child(
         _reap_later(child, config, started)
         return False
     try:
-        code = child.wait(timeout=config.timeout)
+        code = child.wait(timeout=timeout or config.timeout)
     except subprocess.TimeoutExpired:
         log.warning(
             "MLflow did not confirm tracking in time; it goes on in the background, and "
             "`mindpulse sync-mlflow` logs anything still missing",
-            extra={"timeout_s": config.timeout, "pid": child.pid, "uri": config.uri},
+            extra={"timeout_s": timeout or config.timeout, "pid": child.pid, "uri": config.uri},
         )
         _reap_later(child, config, started)
         return False
@@ -301,7 +249,7 @@ def sync_command(args: argparse.Namespace, settings: Settings) -> int:
     timeout = getattr(args, "timeout", None) or 30.0
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(math.ceil(timeout)))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    from mp_core.tracking_mlflow import TrackingUnavailable, sync_all
+    from mp_core.tracking.mlflow_child import TrackingUnavailable, sync_all
 
     try:
         summary = sync_all(config)

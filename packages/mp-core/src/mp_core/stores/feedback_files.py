@@ -4,8 +4,13 @@ Each row is written under an exclusive ``flock`` and fsynced before :meth:`Feedb
 returns, so rows from several worker processes never interleave and an acknowledged row survives
 a crash. A crash in the middle of a write can leave a torn last line without its newline; the
 next writer (or :meth:`FeedbackStore.repair` at start-up) cuts it off, and readers never look
-past the last newline. This is the only module that touches the file, behind a small interface
-(append one row, count, read rows since a point) that a database could implement as well.
+past the last newline. This is the only module that touches the file, behind the small
+interface :class:`mp_core.stores.FeedbackRows` that the PostgreSQL backend implements as well.
+
+An idempotency key, when given, is written to ``<name>.keys.jsonl`` beside the CSV, under the
+same lock and *before* the row, with the number the row is about to get: a crash between the
+two leaves a key that points past the last row, which the next writer cuts off, so a retry of
+an unacknowledged request is stored once, and a retry of an acknowledged one finds its row.
 """
 
 from __future__ import annotations
@@ -18,15 +23,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from mp_core.errors import FeedbackStoreError
+from mp_core.errors import FeedbackStoreError, IdempotencyConflict
 from mp_core.schema import FEATURE_NAMES, StudentProfile
 
 if TYPE_CHECKING:
-    from mp_core.dataset import LoadedDataset
+    from mp_core.ml.dataset import LoadedDataset
 
 PROD_COLUMNS: Final[tuple[str, ...]] = (
     "timestamp",
@@ -48,6 +53,42 @@ class FeedbackRecord(msgspec.Struct, frozen=True, kw_only=True):
     actual: int
     model_version: str
     timestamp: str | None = None  # filled with the current UTC time when omitted
+
+
+class Stored(msgspec.Struct, frozen=True):
+    """What storing a feedback gave: its number (= rows stored then) and whether it was a retry."""
+
+    total: int
+    replayed: bool = False
+
+
+def request_body(record: FeedbackRecord) -> dict[str, Any]:
+    """What a client sent for ``record``: the part an idempotent retry must repeat exactly."""
+    return {
+        "features": msgspec.structs.asdict(record.profile),
+        "prediction": record.prediction,
+        "actual": record.actual,
+    }
+
+
+def check_same_request(key: str, stored: dict[str, Any], record: FeedbackRecord) -> None:
+    """Raise :class:`IdempotencyConflict` naming the first field where ``record`` differs."""
+    sent = request_body(record)
+    for name in ("features", "prediction", "actual"):
+        if name == "features":
+            for feature, value in sent["features"].items():
+                if stored.get("features", {}).get(feature) != value:
+                    raise _conflict(key, f"features.{feature}")
+        elif stored.get(name) != sent[name]:
+            raise _conflict(key, name)
+
+
+def _conflict(key: str, field: str) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        field,
+        f"differs from the first request sent with Idempotency-Key {key!r}; "
+        "a retry must repeat the same body (use a new key for a new feedback)",
+    )
 
 
 def format_row(record: FeedbackRecord) -> bytes:
@@ -72,9 +113,13 @@ class FeedbackStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.keys_path = self.path.with_name(self.path.stem + ".keys.jsonl")
         # Rows counted so far and the byte offset they end at: counting resumes from there.
         self._counted_bytes = 0
         self._counted_rows = 0
+        # Idempotency keys read so far (key -> (row number, request body)) and where reading stopped.
+        self._keys: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._keys_bytes = 0
 
     @contextmanager
     def _locked(self) -> Iterator[IO[bytes]]:
@@ -94,9 +139,21 @@ class FeedbackStore:
 
     def append(self, record: FeedbackRecord) -> int:
         """Write one row durably; return the number of rows now stored."""
+        return self.add(record).total
+
+    def add(self, record: FeedbackRecord, *, key: str | None = None) -> Stored:
+        """Write one row durably, once per ``key``; a retry with the same key gets its answer."""
         line = format_row(record)
         with self._locked() as handle:
             size = self._repair_locked(handle)
+            count = self._count_locked(handle)
+            if key is not None:
+                self._repair_keys_locked(count)
+                known = self._keys.get(key)
+                if known is not None:
+                    check_same_request(key, known[1], record)
+                    return Stored(total=known[0], replayed=True)
+                self._write_key_locked(key, count + 1, request_body(record))
             try:
                 if size == 0:
                     handle.write(_HEADER)
@@ -106,8 +163,12 @@ class FeedbackStore:
             except OSError as exc:
                 # Cut back whatever part of the row reached the file, so nothing torn stays.
                 handle.truncate(size)
+                if key is not None:  # and the key written for it
+                    self._keys.clear()
+                    self._keys_bytes = 0
+                    self._repair_keys_locked(count)
                 raise FeedbackStoreError(f"cannot write {self.path}: {exc.strerror}") from None
-            return self._count_locked(handle)
+            return Stored(total=self._count_locked(handle))
 
     def count(self) -> int:
         """Rows stored (complete lines after the header)."""
@@ -126,7 +187,7 @@ class FeedbackStore:
 
     def read(self, since: int = 0) -> LoadedDataset:
         """Valid rows after the first ``since`` ones, typed; malformed rows in ``bad_lines``."""
-        from mp_core.dataset import parse_csv_text
+        from mp_core.ml.dataset import parse_csv_text
 
         try:
             data = self.path.read_bytes()
@@ -152,6 +213,57 @@ class FeedbackStore:
             loaded.bad_lines = {line + since: why for line, why in loaded.bad_lines.items()}
         loaded.frame = loaded.frame[list(PROD_COLUMNS)]
         return loaded
+
+    def problem(self) -> str | None:
+        """Why rows cannot be stored now (None: the folder is there and writable)."""
+        folder = self.path.parent
+        if folder.exists() and not os.access(folder, os.W_OK):
+            return f"feedback store unavailable: {folder} is not writable"
+        return None
+
+    def close(self) -> None:
+        """Nothing to release: every write opens and closes the file."""
+
+    def _write_key_locked(self, key: str, row: int, body: dict[str, Any]) -> None:
+        entry = msgspec.json.encode({"key": key, "row": row, "request": body}) + b"\n"
+        try:
+            with open(self.keys_path, "ab") as keys:
+                keys.write(entry)
+                keys.flush()
+                os.fsync(keys.fileno())
+        except OSError as exc:
+            raise FeedbackStoreError(f"cannot write {self.keys_path}: {exc.strerror}") from None
+        self._keys[key] = (row, body)
+        self._keys_bytes += len(entry)
+
+    def _repair_keys_locked(self, rows: int) -> None:
+        """With the lock held: read new keys; cut torn lines and keys past the last row."""
+        try:
+            handle = open(self.keys_path, "r+b")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            self._keys.clear()
+            self._keys_bytes = 0
+            return
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size < self._keys_bytes:  # cut back by another process: read again
+                self._keys.clear()
+                self._keys_bytes = 0
+            handle.seek(self._keys_bytes)
+            data = handle.read()
+            offset = self._keys_bytes
+            keep = offset
+            for raw in data.split(b"\n")[:-1]:  # the part after the last newline is torn
+                entry = msgspec.json.decode(raw)
+                if int(entry["row"]) > rows:
+                    break  # written before a row that never made it (a crash): cut from here
+                self._keys[str(entry["key"])] = (int(entry["row"]), entry["request"])
+                keep += len(raw) + 1
+            if keep != size:
+                handle.truncate(keep)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._keys_bytes = keep
 
     def _repair_locked(self, handle: IO[bytes]) -> int:
         """With the lock held: drop bytes after the last newline; return the new size."""

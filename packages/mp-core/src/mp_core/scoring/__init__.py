@@ -1,0 +1,1 @@
+"""Serving-plane scoring (extra ``serving``: numpy only): the precomputed fast path."""
