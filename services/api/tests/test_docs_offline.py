@@ -19,7 +19,7 @@ def api(module_api: ApiServers) -> ApiServer:
     return module_api.start()
 
 
-def test_swagger_ui_renders_with_every_outside_request_blocked(
+def test_swagger_ui_and_redoc_render_with_every_outside_request_blocked(
     api: ApiServer, chromium: Any
 ) -> None:
     context = chromium.new_context(viewport=DESKTOP)
@@ -43,6 +43,10 @@ def test_swagger_ui_renders_with_every_outside_request_blocked(
             )
             expect(page.locator(".opblock-summary-path").first).to_be_visible()
             assert "/predict" in page.locator(".swagger-ui").inner_text()
+        assert page.goto(api.url + "/schema/redoc").status == 200
+        redoc = page.locator("#redoc-container")
+        expect(redoc.locator("h1").first).to_contain_text("MindPulse API", timeout=30_000)
+        expect(redoc).to_contain_text("/predict/batch")
     finally:
         context.close()
     assert blocked == [], "the docs pages must not fetch anything from outside"
@@ -54,7 +58,11 @@ def test_no_docs_page_points_at_a_cdn(api: ApiServer) -> None:
         assert "https://" not in page.split("spec:")[0]  # the head: scripts, styles, icon
         asset = http.get("/schema/assets/swagger-ui-bundle.js")
         assert asset.status_code == 200 and len(asset.content) > 100_000
+        redoc = http.get("/schema/redoc").text
+        assert "https://" not in redoc.split("Redoc.init(")[0]
+        script = http.get("/schema/assets/redoc.standalone.js")
+        assert script.status_code == 200 and len(script.content) > 100_000
         # Pages whose assets only exist on a CDN are not served at all.
-        for path in ("/schema/redoc", "/schema/elements", "/schema/rapidoc"):
+        for path in ("/schema/elements", "/schema/rapidoc", "/schema/stoplight"):
             assert http.get(path).status_code == 404
         assert http.get("/schema/openapi.json").json()["info"]["title"] == "MindPulse API"

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from litestar import Router
 from litestar.openapi import ResponseSpec
-from litestar.openapi.plugins import OpenAPIRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import OpenAPIRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Example
 from litestar.static_files import create_static_files_router
 
@@ -44,29 +44,36 @@ def example(summary: str, value: Any) -> Example:
 PROFILE_EXAMPLE: Final = EXAMPLE_PROFILE
 
 
-#: Where the Swagger UI files of the ``litestar-offline-docs`` package are served: the docs
-#: pages load nothing from outside, so they work on a machine without internet.
+#: Where the docs pages' files are served: Swagger UI from ``litestar-offline-docs``, ReDoc's
+#: standalone bundle from ``fastapi-offline`` (only its static files are read; FastAPI itself is
+#: never imported). The pages load nothing from outside, so they work without internet.
 DOCS_ASSETS: Final = "/schema/assets"
+_ASSET_PACKAGES: Final = ("litestar_offline_docs", "fastapi_offline")
 
 
 def docs_render_plugins() -> list[OpenAPIRenderPlugin]:
-    """Swagger UI at ``/schema`` and ``/schema/swagger``, with its files served locally."""
+    """Swagger UI at ``/schema`` and ``/schema/swagger``, ReDoc at ``/schema/redoc``."""
     return [
         SwaggerRenderPlugin(
             js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
             favicon="",  # Litestar's default favicon is an image on a CDN
-        )
+        ),
+        RedocRenderPlugin(
+            js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            google_fonts=False,  # the fonts are on Google's CDN; the page uses system fonts
+            favicon="",
+        ),
     ]
 
 
 def docs_assets() -> Router:
-    """The Swagger UI files of the installed ``litestar-offline-docs``."""
-    static = resources.files("litestar_offline_docs").joinpath("static")
+    """The docs pages' files, from the installed packages that carry them."""
+    directories = [Path(str(resources.files(name).joinpath("static"))) for name in _ASSET_PACKAGES]
     return create_static_files_router(
         path=DOCS_ASSETS,
-        directories=[Path(str(static))],
+        directories=directories,
         include_in_schema=False,
         name="docs_assets",
     )
