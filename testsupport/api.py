@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -224,6 +225,30 @@ class ApiServer:
                 fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
                 found[fields["worker_id"]] = int(fields["pid"])
         return found
+
+    def serving_pids(self) -> list[int]:
+        """The processes that answer requests: the workers, or the launcher when it serves alone."""
+        if self.process is None:
+            return []
+        return self.worker_pids() or [self.process.pid]
+
+    @contextlib.contextmanager
+    def file_size_limit(self, size: int) -> Iterator[None]:
+        """While inside: no serving process may write a file past ``size`` bytes (RLIMIT_FSIZE).
+
+        A write that crosses it stops at the limit (part of it reaches the file) and the rest
+        fails with EFBIG, as on a full disk; Python ignores the SIGXFSZ that comes with it.
+        Only the soft limit is lowered, so no privilege is needed to raise it back.
+        """
+        before = {pid: resource.prlimit(pid, resource.RLIMIT_FSIZE) for pid in self.serving_pids()}
+        try:
+            for pid, (_, hard) in before.items():
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, hard))
+            yield
+        finally:
+            for pid, limits in before.items():
+                with contextlib.suppress(ProcessLookupError):
+                    resource.prlimit(pid, resource.RLIMIT_FSIZE, limits)
 
     def worker_pids(self) -> list[int]:
         """Processes in the server's group other than the launcher: its workers."""
