@@ -228,8 +228,24 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         headers = dict(exc.headers or {})
         if status == 413:
             return to_response(_body_too_large(request))
+        if status == 500 and detail == _LITESTAR_DISCONNECT:
+            return to_response(body_ended_early())
         return to_response(ApiProblem(status, detail, headers=headers))
     return to_response(internal_error(request.url.path, exc))
+
+
+#: What Litestar raises (as a 500) when the body ends early: its words are all that tell it apart.
+_LITESTAR_DISCONNECT: Final = "client disconnected prematurely"
+
+
+def body_ended_early() -> ApiProblem:
+    """The client closed its side before the whole body (per Content-Length or chunks) came."""
+    return ApiProblem(
+        400,
+        "the request body ended before it was complete",
+        field="body",
+        rule="send the whole body (as many bytes as Content-Length says) before closing",
+    )
 
 
 def body_too_large(limit: int | None) -> ApiProblem:
