@@ -169,15 +169,14 @@ def test_a_chunked_body_past_the_limit_is_413_and_one_at_it_is_served(
 ) -> None:
     body, limit = LIMITS[path]
     before = _stored(api)
-    over = exchange(
-        api.port,
-        request_head(path, "Transfer-Encoding: chunked") + chunked(padded(body, limit + 1)),
-    )
-    _check_too_large(over, limit)
+
+    def send_chunked(size: int) -> Answer:
+        head = request_head(path, "Transfer-Encoding: chunked")
+        return exchange(api.port, head + chunked(padded(body, size)))
+
+    _check_too_large(send_chunked(limit + 1), limit)
     assert _stored(api) == before
-    at = exchange(
-        api.port, request_head(path, "Transfer-Encoding: chunked") + chunked(padded(body, limit))
-    )
+    at = send_chunked(limit)
     assert at.status == 200, at
 
 
