@@ -164,6 +164,22 @@ def test_an_announced_length_past_the_limit_is_413_before_any_body(
 
 
 @pytest.mark.parametrize("path", list(LIMITS))
+def test_a_kept_alive_connection_is_closed_after_a_413_for_size(api: ApiServer, path: str) -> None:
+    """The rest of a refused body must not be read as the next request (it was: a 431)."""
+    limit = LIMITS[path][1]
+    head = request_head(path, length=limit + 1).replace(b"Connection: close", b"X-Kept: alive")
+    with socket.create_connection(("127.0.0.1", api.port), timeout=10) as sock:
+        sock.sendall(head + b" " * 1000)  # the start of the body, the rest still to come
+        received = b""
+        while chunk := sock.recv(65536):  # ends when the server closes
+            received += chunk
+    status_line, _, rest = received.partition(b"\r\n")
+    assert status_line.split(b" ")[1] == b"413", received[:300]
+    assert b"connection: close" in rest.lower()
+    assert received.count(b"HTTP/1.1") == 1  # one answer, no 431 for the unread body
+
+
+@pytest.mark.parametrize("path", list(LIMITS))
 def test_a_chunked_body_past_the_limit_is_413_and_one_at_it_is_served(
     api: ApiServer, path: str
 ) -> None:

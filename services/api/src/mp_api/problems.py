@@ -249,8 +249,16 @@ def body_ended_early() -> ApiProblem:
 
 
 def body_too_large(limit: int | None) -> ApiProblem:
+    """413, and the connection closed after it: the rest of the body may still be on its way,
+    and read as the next request's head it would be refused (431) or wasted on."""
     rule = f"at most {limit} bytes" if limit else "smaller body required"
-    return ApiProblem(413, f"request body too large: {rule}", field="body", rule=rule)
+    return ApiProblem(
+        413,
+        f"request body too large: {rule}",
+        field="body",
+        rule=rule,
+        headers={"Connection": "close"},
+    )
 
 
 def _body_too_large(request: Request[Any, Any, Any]) -> ApiProblem:
