@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,10 @@ from testsupport.data import settings_for
 
 ADMIN_TOKEN = "test-admin-token"
 START_TIMEOUT = 60.0
+#: The header naming the worker that answered (sent with ``API_WORKER_HEADER=1``).
+WORKER_HEADER = "MindPulse-Worker"
+#: Fresh connections tried, at most, before giving up on reaching every worker.
+MAX_CONNECTIONS = 400
 Model = Literal["logistic", "forest", "none"]
 #: Variables of the parent environment that must not leak into a test server.
 _CLEARED = (
@@ -35,10 +40,19 @@ _CLEARED = (
     "API_WORKERS", "API_SERVER", "RETRAIN_THRESHOLD", "MAX_BATCH", "PROMETHEUS_MULTIPROC_DIR",
     "MP_BENCH_CEILING", "RETRAIN_CANDIDATES", "PROMOTION_TOLERANCE", "LOG_FORMAT",
     "DATABASE_URL", "DATABASE_URL_FILE",
-    "API_ALLOWED_HOSTS", "API_MAX_CONCURRENT", "ADMIN_TOKEN_FILE",
+    "API_ALLOWED_HOSTS", "API_MAX_CONCURRENT", "ADMIN_TOKEN_FILE", "API_WORKER_HEADER",
+    "API_MAX_BODY_BYTES",
 )  # fmt: skip
 
 EXAMPLE: dict[str, Any] = EXAMPLE_PROFILE
+
+
+def worker_of(answer: httpx.Response) -> str:
+    """The id of the worker that sent ``answer`` (its ``MindPulse-Worker`` header)."""
+    worker = answer.headers.get(WORKER_HEADER)
+    if not worker:
+        raise AssertionError(f"no {WORKER_HEADER} header: start the server with api_worker_header")
+    return worker
 
 
 def free_port() -> int:
@@ -161,6 +175,80 @@ class ApiServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def until_every_worker(
+        self,
+        send: Callable[[httpx.Client], httpx.Response],
+        *,
+        at_least: int = 1,
+        limit: int = MAX_CONNECTIONS,
+        timeout: float = 60.0,
+    ) -> list[httpx.Response]:
+        """``send`` once per fresh connection until every worker has answered (and ``at_least``
+        answers came), bounded by ``limit`` connections and ``timeout`` seconds.
+
+        A kept-alive connection stays with the worker that accepted it, so each request gets a
+        connection of its own; the kernel hands each to whichever worker accepts first. Needs
+        the server started with ``API_WORKER_HEADER=1`` (see :func:`worker_of`).
+        """
+        answers: list[httpx.Response] = []
+        seen: set[str] = set()
+        deadline = time.monotonic() + timeout
+        no_keep_alive = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(base_url=self.url, timeout=10, limits=no_keep_alive) as client:
+            while len(seen) < self.workers or len(answers) < at_least:
+                if len(answers) >= limit or time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"{len(answers)} connections in {timeout:.0f}s reached "
+                        f"{len(seen)} of {self.workers} workers"
+                    )
+                answer = send(client)
+                answers.append(answer)
+                seen.add(worker_of(answer))
+        return answers
+
+    def from_every_worker(
+        self, method: str, path: str, **request: Any
+    ) -> dict[str, httpx.Response]:
+        """One answer from each worker to the same request, by worker id."""
+        answers = self.until_every_worker(lambda client: client.request(method, path, **request))
+        first: dict[str, httpx.Response] = {}
+        for answer in answers:
+            first.setdefault(worker_of(answer), answer)
+        return first
+
+    def logged_workers(self) -> dict[str, int]:
+        """Worker id -> pid, from the ``worker_ready`` lines of this start's log."""
+        found: dict[str, int] = {}
+        for line in self.log()[self._log_start :].splitlines():
+            if ": worker_ready " in line:
+                fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+                found[fields["worker_id"]] = int(fields["pid"])
+        return found
+
+    def serving_pids(self) -> list[int]:
+        """The processes that answer requests: the workers, or the launcher when it serves alone."""
+        if self.process is None:
+            return []
+        return self.worker_pids() or [self.process.pid]
+
+    @contextlib.contextmanager
+    def file_size_limit(self, size: int) -> Iterator[None]:
+        """While inside: no serving process may write a file past ``size`` bytes (RLIMIT_FSIZE).
+
+        A write that crosses it stops at the limit (part of it reaches the file) and the rest
+        fails with EFBIG, as on a full disk; Python ignores the SIGXFSZ that comes with it.
+        Only the soft limit is lowered, so no privilege is needed to raise it back.
+        """
+        before = {pid: resource.prlimit(pid, resource.RLIMIT_FSIZE) for pid in self.serving_pids()}
+        try:
+            for pid, (_, hard) in before.items():
+                resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, hard))
+            yield
+        finally:
+            for pid, limits in before.items():
+                with contextlib.suppress(ProcessLookupError):
+                    resource.prlimit(pid, resource.RLIMIT_FSIZE, limits)
 
     def worker_pids(self) -> list[int]:
         """Processes in the server's group other than the launcher: its workers."""

@@ -35,7 +35,8 @@ def test_concurrent_feedbacks_are_all_stored_once(
 ) -> None:
     api = start_api.start(workers=2, retrain_threshold="100000", database_url=store_url)
     answers = asyncio.run(_send_all(api.url))
-    assert [a.status_code for a in answers] == [200] * N
+    refused = [a.text for a in answers if a.status_code != 200]
+    assert refused == [], refused[:3]
     totals = sorted(a.json()["total_feedbacks"] for a in answers)
     assert totals == list(range(1, N + 1))  # every append saw a distinct count
     loaded = feedback_store(api.settings).read()

@@ -39,7 +39,7 @@ def api(request: pytest.FixtureRequest, module_api: ApiServers) -> Iterator[ApiS
 
 
 def _rss(api: ApiServer) -> int:
-    return sum(rss_kib(pid) for pid in (api.worker_pids() or [api.process.pid]))  # type: ignore[union-attr]
+    return sum(rss_kib(pid) for pid in api.serving_pids())
 
 
 def test_a_200_mib_head_is_cut_and_memory_stays_flat(api: ApiServer) -> None:

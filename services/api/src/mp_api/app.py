@@ -17,6 +17,7 @@ from mp_api.problems import handle_exception
 from mp_api.routes import admin, feedback, model, ops, predict, reports, v2
 from mp_api.routes.docs import docs_assets, docs_render_plugins
 from mp_api.services import Services
+from mp_api.worker import with_worker_header
 from mp_core.settings import Settings
 from mp_core.web.guard import HttpGuard, api_headers
 
@@ -32,11 +33,15 @@ DESCRIPTION: Final = (
 def create_guarded_app(settings: Settings, config: ApiConfig) -> ASGIApp:
     """The app behind the HTTP guard (Host allowlist, concurrency cap, body deadline, security
     headers): what the servers run."""
+    app = create_app(settings, config)
+    headers_for = api_headers
+    if config.worker_header:
+        headers_for = with_worker_header(api_headers, app.state.services.worker_id)
     guard = HttpGuard(
-        create_app(settings, config),  # type: ignore[arg-type]
+        app,  # type: ignore[arg-type]
         limits=config.limits,
         allowed_hosts=config.allowed_hosts,
-        headers_for=api_headers,
+        headers_for=headers_for,
     )
     return guard  # type: ignore[return-value]
 

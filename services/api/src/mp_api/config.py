@@ -22,13 +22,16 @@ Server = Literal["granian", "uvicorn"]
 
 class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     """``API_SERVER``, ``MP_BENCH_CEILING``, ``API_MAX_BODY_BYTES``, ``API_ALLOWED_HOSTS``,
-    ``API_MAX_CONCURRENT``."""
+    ``API_MAX_CONCURRENT``, ``API_WORKER_HEADER``."""
 
     server: Server = "uvicorn"  # measured faster for /predict (services/api/README.md)
     bench_ceiling: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     allowed_hosts: tuple[str, ...] = parse_hosts(None)
     limits: HttpLimits = HttpLimits(max_concurrent=DEFAULT_MAX_CONCURRENT)
+    #: Send the answering worker's opaque id in the ``MindPulse-Worker`` header (off: the
+    #: public API says nothing about its processes; see mp_api.worker).
+    worker_header: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiConfig:
@@ -50,10 +53,15 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
                 max_concurrent=env_count(env, "API_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT)
             ),
             server=server,  # type: ignore[arg-type]
-            bench_ceiling=(env.get("MP_BENCH_CEILING") or "").lower() in ("1", "true", "yes"),
+            bench_ceiling=_flag(env, "MP_BENCH_CEILING"),
+            worker_header=_flag(env, "API_WORKER_HEADER"),
             max_body_bytes=max_body,
         )
 
     def batch_body_bytes(self, max_batch: int) -> int:
         """Body limit of ``/predict/batch``: room for ``MAX_BATCH`` rows, never below 1 MiB."""
         return max(self.max_body_bytes, max_batch * BATCH_BYTES_PER_ROW)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return (env.get(name) or "").lower() in ("1", "true", "yes")

@@ -228,13 +228,37 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         headers = dict(exc.headers or {})
         if status == 413:
             return to_response(_body_too_large(request))
+        if status == 500 and detail == _LITESTAR_DISCONNECT:
+            return to_response(body_ended_early())
         return to_response(ApiProblem(status, detail, headers=headers))
     return to_response(internal_error(request.url.path, exc))
 
 
+#: What Litestar raises (as a 500) when the body ends early: its words are all that tell it apart.
+_LITESTAR_DISCONNECT: Final = "client disconnected prematurely"
+
+
+def body_ended_early() -> ApiProblem:
+    """The client closed its side before the whole body (per Content-Length or chunks) came."""
+    return ApiProblem(
+        400,
+        "the request body ended before it was complete",
+        field="body",
+        rule="send the whole body (as many bytes as Content-Length says) before closing",
+    )
+
+
 def body_too_large(limit: int | None) -> ApiProblem:
+    """413, and the connection closed after it: the rest of the body may still be on its way,
+    and read as the next request's head it would be refused (431) or wasted on."""
     rule = f"at most {limit} bytes" if limit else "smaller body required"
-    return ApiProblem(413, f"request body too large: {rule}", field="body", rule=rule)
+    return ApiProblem(
+        413,
+        f"request body too large: {rule}",
+        field="body",
+        rule=rule,
+        headers={"Connection": "close"},
+    )
 
 
 def _body_too_large(request: Request[Any, Any, Any]) -> ApiProblem:

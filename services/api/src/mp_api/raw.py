@@ -18,17 +18,19 @@ import msgspec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from mp_api.body import require_json
-from mp_api.problems import ApiProblem, body_too_large, internal_error, problem_for
+from mp_api.problems import (
+    ApiProblem,
+    body_ended_early,
+    body_too_large,
+    internal_error,
+    problem_for,
+)
 
 Endpoint = Callable[[bytes], bytes]
 """Request body in, JSON response body out; raises ApiProblem or a mapped domain error."""
 
 _encode = msgspec.json.encode
 _JSON: Final = (b"content-type", b"application/json")
-
-
-class ClientGone(Exception):
-    """The client disconnected before sending the whole body: nobody to answer."""
 
 
 async def read_body(
@@ -38,6 +40,8 @@ async def read_body(
 
     ``accept`` gets the parsed Content-Type (parameters dropped, lower case; empty when the
     header is missing) and raises the problem to answer; the default wants JSON (else 415).
+    A body that ends before it is complete (the client closed its side) is a 400: a client
+    that only half-closed still reads the answer, and for one that is gone the servers drop it.
     """
     content_type = b""
     announced = None
@@ -47,14 +51,16 @@ async def read_body(
         elif name == b"content-length":
             announced = value
     if announced is not None:
-        try:
-            length = int(announced)
-        except ValueError:
+        # Digits only: int() would also take a sign, spaces and underscores ("-5", "1_0").
+        if not announced.isdigit():
             shown = announced.decode("latin-1")
             raise ApiProblem(
-                400, f"invalid Content-Length: {shown!r}", field="Content-Length", rule="a number"
-            ) from None
-        if length > limit:
+                400,
+                f"invalid Content-Length: {shown!r}",
+                field="Content-Length",
+                rule="a whole number of bytes",
+            )
+        if int(announced) > limit:
             raise body_too_large(limit)
     chunks: list[bytes] = []
     total = 0
@@ -70,7 +76,7 @@ async def read_body(
             if not message.get("more_body", False):
                 break
         elif message["type"] == "http.disconnect":
-            raise ClientGone
+            raise body_ended_early()
     # The same parsing as Litestar's Request.content_type: parameters dropped, lower case.
     accept(content_type.decode("latin-1").split(";", 1)[0].strip().lower())
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -83,8 +89,6 @@ def raw_route(endpoint: Endpoint, limit: int) -> Callable[[ASGIApp], ASGIApp]:
         async def serve(scope: Scope, receive: Receive, send: Send) -> None:
             try:
                 payload = endpoint(await read_body(scope, receive, limit))
-            except ClientGone:
-                return
             except Exception as exc:
                 await send_problem(send, problem_answer(scope, exc))
                 return

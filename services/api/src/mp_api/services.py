@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from mp_api import metrics
 from mp_api.config import ApiConfig
 from mp_api.registry import ModelRegistry
+from mp_api.worker import new_worker_id
 from mp_core.errors import StoreUnavailable
 from mp_core.settings import Settings
 from mp_core.stores import FeedbackRows, RetrainRequests, Stores, open_stores
@@ -21,6 +23,8 @@ class Services:
     config: ApiConfig
     registry: ModelRegistry
     stores: Stores
+    #: This worker's opaque id (mp_api.worker), drawn when the worker builds its app.
+    worker_id: str = field(default_factory=new_worker_id)
 
     @property
     def feedback(self) -> FeedbackRows:
@@ -53,6 +57,8 @@ class Services:
         log.info(
             "worker_ready",
             extra={
+                "worker_id": self.worker_id,
+                "pid": os.getpid(),
                 "model_version": loaded.version if loaded else None,
                 "stores": self.stores.backend,
                 "reason": None if loaded else (self.registry.failure or "no model"),

@@ -108,6 +108,13 @@ def format_row(record: FeedbackRecord) -> bytes:
     return buffer.getvalue().encode()
 
 
+def _write_all(handle: IO[bytes], data: bytes) -> None:
+    """Every byte of ``data`` (an unbuffered write may take only a part; a failure raises)."""
+    view = memoryview(data)
+    while view:
+        view = view[handle.write(view) :]
+
+
 class FeedbackStore:
     """Append-only CSV of feedback rows at ``path`` (created with its header on first use)."""
 
@@ -125,7 +132,9 @@ class FeedbackStore:
     def _locked(self) -> Iterator[IO[bytes]]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+b")  # noqa: SIM115 - closed below, after unlocking
+            # Unbuffered: bytes a failed write left in a buffer would be flushed again by the
+            # truncate that cuts the torn row (failing again), or by close() once space is back.
+            handle = open(self.path, "a+b", buffering=0)  # noqa: SIM115 - closed below
         except OSError as exc:
             raise FeedbackStoreError(f"cannot open {self.path}: {exc.strerror}") from None
         try:
@@ -155,10 +164,7 @@ class FeedbackStore:
                     return Stored(total=known[0], replayed=True)
                 self._write_key_locked(key, count + 1, request_body(record))
             try:
-                if size == 0:
-                    handle.write(_HEADER)
-                handle.write(line)
-                handle.flush()
+                _write_all(handle, _HEADER + line if size == 0 else line)
                 os.fsync(handle.fileno())
             except OSError as exc:
                 # Cut back whatever part of the row reached the file, so nothing torn stays.

@@ -22,7 +22,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from mp_api import __version__, metrics
 from mp_api.body import require_json
 from mp_api.problems import ApiProblem, describe_invalid_body, problem_for
-from mp_api.raw import ClientGone, problem_answer, read_body, send_json, send_problem
+from mp_api.raw import problem_answer, read_body, send_json, send_problem
 from mp_api.registry import ModelRegistry
 from mp_api.routes.docs import error_responses
 from mp_api.services import Services
@@ -215,8 +215,6 @@ def _infer_route(answer: Any, limit: int) -> Any:
                         rule="JSON tensor data only (no binary extension)",
                     )
                 payload = answer(scope, await read_body(scope, receive, limit, accept_json_or_none))
-            except ClientGone:
-                return
             except Exception as exc:
                 await send_problem(send, protocol_problem(problem_answer(scope, exc)))
                 return
