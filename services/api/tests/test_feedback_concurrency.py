@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 
+from mp_api.config import DEFAULT_MAX_CONCURRENT
 from mp_core.stores import feedback_store
 from testsupport.api import EXAMPLE, ApiServers
 
@@ -13,7 +14,10 @@ N = 500
 
 
 async def _send_all(url: str) -> list[httpx.Response]:
-    limits = httpx.Limits(max_connections=100)
+    # As many connections as one worker admits at once (API_MAX_CONCURRENT, 64): however the
+    # kernel spreads them over the workers, none is refused by the concurrency cap, whose 503
+    # has its own test; this one is about the stores under concurrent appends.
+    limits = httpx.Limits(max_connections=DEFAULT_MAX_CONCURRENT)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         return await asyncio.gather(
             *(
