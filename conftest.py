@@ -9,4 +9,5 @@ pytest_plugins = [
     "testsupport.postgres",
     "testsupport.proxy",
     "testsupport.docker",
+    "testsupport.children",
 ]
