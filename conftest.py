@@ -10,4 +10,5 @@ pytest_plugins = [
     "testsupport.proxy",
     "testsupport.docker",
     "testsupport.children",
+    "testsupport.ci",
 ]
