@@ -25,10 +25,10 @@ import pytest
 from mp_core import tracking
 from mp_core.settings import Settings
 from mp_core.stores.artifacts_files import ArtifactStore
-from testsupport.api import ADMIN_TOKEN, ApiServers
+from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServers
 from testsupport.children import Children, running, wait_for_exit
-from testsupport.data import settings_for
-from testsupport.mlflow import SwitchableProxy
+from testsupport.data import settings_for, train_into
+from testsupport.mlflow import MuteServer, SwitchableProxy
 
 pytestmark = pytest.mark.slow
 
@@ -268,6 +268,34 @@ print(",".join(loaded))
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == ""
+
+
+def test_serving_answers_while_the_tracking_child_waits_on_a_stuck_server(
+    start_api: ApiServers,
+) -> None:
+    """A rollback's response comes back, and predictions go on, while the tracking child it
+    started is provably still waiting on a server that never answers: its requests may wait an
+    hour (MLFLOW_TIMEOUT), so a route that waited for it could not answer before the hang-up."""
+    stuck = MuteServer()
+    try:
+        api = start_api.start(
+            model="logistic", mlflow_tracking_uri=stuck.url, mlflow_timeout="3600"
+        )
+        newer = train_into(api.settings, seed=9)  # a version to roll back from
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        # The client's own timeout only stops a broken route from hanging the test for an hour.
+        with httpx.Client(base_url=api.url, timeout=120) as http:
+            rolled = http.post("/model/rollback", headers=admin)
+            assert rolled.status_code == 200, rolled.text
+            assert rolled.json()["version"] != newer
+            assert stuck.held.asked.wait(timeout=120), "no tracking child asked the server"
+            assert stuck.held.waiting() == 1
+            predicted = http.post("/predict", json={"features": EXAMPLE})
+            assert predicted.status_code == 200, predicted.text
+            assert predicted.json()["model_version"] == rolled.json()["version"]
+            assert stuck.held.waiting() == 1  # still unanswered: nothing above waited for it
+    finally:
+        stuck.close()  # the child meets the hang-up and ends
 
 
 def test_an_admin_retrain_and_rollback_through_the_api_are_tracked(

@@ -113,6 +113,7 @@ class HeldConnections:
     def __init__(self) -> None:
         self.asked = threading.Event()
         self._sockets: list[socket.socket] = []
+        self._waiting: set[socket.socket] = set()
         self._lock = threading.Lock()
 
     def hold(self, connection: socket.socket) -> None:
@@ -120,10 +121,19 @@ class HeldConnections:
             self._sockets.append(connection)
         threading.Thread(target=self._listen, args=(connection,), daemon=True).start()
 
+    def waiting(self) -> int:
+        """Clients that sent a request and are still connected, waiting for its answer."""
+        with self._lock:
+            return len(self._waiting)
+
     def _listen(self, connection: socket.socket) -> None:
         with contextlib.suppress(OSError):
-            while connection.recv(65536):
-                self.asked.set()  # read the request, answer nothing
+            while connection.recv(65536):  # read the request, answer nothing
+                with self._lock:
+                    self._waiting.add(connection)
+                self.asked.set()
+        with self._lock:
+            self._waiting.discard(connection)  # the client gave up, or we hung up
 
     def hang_up(self) -> None:
         """Close every held connection, as a stuck server that finally gives up would."""
