@@ -198,7 +198,7 @@ def test_a_stuck_or_stopped_server_costs_at_most_the_timeout_and_sync_catches_up
     caplog.clear()
     children.mark()
     assert tracking.log_training(tracked, second, result, timeout=3) is False
-    (stuck,) = children.started()
+    stuck = children.one_started()
     assert hook_verdicts(caplog) == ["timeout"] and running(stuck)
     assert proxy.held.asked.wait(timeout=120), "the child never reached the stuck server"
     assert running(stuck)

@@ -80,6 +80,14 @@ class Children:
         self.seen |= fresh
         return fresh
 
+    def one_started(self) -> int:
+        """The one child started since ``mark()``; a failure when none is left (an ended child
+        is reaped and gone: the call waited for it) or when there are several."""
+        fresh = self.started()
+        assert fresh, "no child of this call is left: the call waited until it had ended"
+        assert len(fresh) == 1, f"expected one child, found {sorted(fresh)}"
+        return fresh.pop()
+
     def stop_all(self) -> None:
         for pid in self.seen:
             if running(pid):

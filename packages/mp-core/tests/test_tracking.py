@@ -64,7 +64,7 @@ def test_a_stuck_server_costs_the_caller_its_timeout_and_never_the_childs_wait(
     # the `timeout` it passes (as `mindpulse train` does): the child cannot give up first.
     monkeypatch.setenv("MLFLOW_TIMEOUT", "60")
     assert tracking.log_training(settings, "v0001", timeout=1) is False
-    (training_child,) = children.started()
+    training_child = children.one_started()
     assert running(training_child)
     assert mute_server.held.asked.wait(timeout=120), "the child never asked the server"
     assert running(training_child)  # asked, and waiting for an answer that never comes
@@ -72,7 +72,7 @@ def test_a_stuck_server_costs_the_caller_its_timeout_and_never_the_childs_wait(
     monkeypatch.setenv("MLFLOW_TIMEOUT", "2")
     children.mark()
     tracking.on_rollback(settings, "v0001")
-    (rollback_child,) = children.started()
+    rollback_child = children.one_started()
     # It cannot have finished: the training child holds the lock while the server keeps it.
     assert running(rollback_child) and running(training_child)
     assert timeouts_logged(caplog) == [1.0, 2.0]  # both callers gave up at their own timeout
@@ -97,7 +97,7 @@ def test_a_serving_worker_hook_never_waits_for_its_child(
     monkeypatch.setenv("MLFLOW_TIMEOUT", "30")
     settings = msgspec.structs.replace(trained_settings, mlflow_tracking_uri=mute_server.url)
     tracking.on_rollback(settings, "v0001", wait=False)
-    (child,) = children.started()
+    child = children.one_started()
     assert running(child)
     assert timeouts_logged(caplog) == []
     # The child carries on alone: it asks the server, which keeps it waiting.
