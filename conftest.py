@@ -9,4 +9,6 @@ pytest_plugins = [
     "testsupport.postgres",
     "testsupport.proxy",
     "testsupport.docker",
+    "testsupport.children",
+    "testsupport.ci",
 ]

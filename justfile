@@ -36,6 +36,16 @@ rollback: sync
 test *args: sync lint typecheck
     {{uv}} run --frozen pytest {{args}}
 
+# Install the MLflow server's and Airflow's own locked environments (infra/mlflow, infra/airflow); their tests and recipes use them.
+sync-optional-envs:
+    {{uv}} sync --frozen --project infra/mlflow
+    {{uv}} sync --frozen --project infra/airflow
+
+# Record how many tests each file holds, per suite (.ci/expected-tests.json; in CI a run fails when another number ran).
+expected-tests: sync
+    {{uv}} run --frozen pytest --collect-only -q --record-expected-tests >/dev/null
+    {{uv}} run --frozen pytest -m containers infra/tests/containers --collect-only -q --record-expected-tests >/dev/null
+
 # Build every image (all profiles) and run the stack on a Docker engine: installs what is missing (Debian, root), starts dockerd when none answers.
 test-containers *args: sync
     .ci/container-tools

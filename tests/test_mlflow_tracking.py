@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,9 +25,10 @@ import pytest
 from mp_core import tracking
 from mp_core.settings import Settings
 from mp_core.stores.artifacts_files import ArtifactStore
-from testsupport.api import ADMIN_TOKEN, ApiServers
-from testsupport.data import settings_for
-from testsupport.mlflow import SwitchableProxy
+from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServers
+from testsupport.children import Children, running, wait_for_exit
+from testsupport.data import settings_for, train_into
+from testsupport.mlflow import MuteServer, SwitchableProxy
 
 pytestmark = pytest.mark.slow
 
@@ -162,33 +165,60 @@ def test_a_rejected_challenger_is_logged_with_its_reason_and_not_registered(
     assert note["pending"] == {}
 
 
+def hook_verdicts(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What each hook call reported, in order: ``timeout`` (the caller gave up waiting for its
+    child) or ``exit N`` (the caller had the child's own answer)."""
+    verdicts = []
+    for record in caplog.records:
+        if record.name != "mp_core.tracking":
+            continue
+        if hasattr(record, "timeout_s"):
+            verdicts.append("timeout")
+        elif hasattr(record, "exit_code"):
+            verdicts.append(f"exit {record.exit_code}")
+    return verdicts
+
+
 def test_a_stuck_or_stopped_server_costs_at_most_the_timeout_and_sync_catches_up(
-    tracked: Settings, proxy: SwitchableProxy, monkeypatch: pytest.MonkeyPatch
+    tracked: Settings,
+    proxy: SwitchableProxy,
+    children: Children,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     uri = str(tracked.mlflow_tracking_uri)
     first, _ = train_like_the_cli(tracked, seed=4)
     tracking.log_training(tracked, first)
     assert champion_version(uri) == first
+    caplog.set_level(logging.INFO, logger="mp_core.tracking")
 
-    timeout = 3.0
-    monkeypatch.setenv("MLFLOW_TIMEOUT", str(timeout))
+    # Stuck: the child's requests may wait 90 s (MLFLOW_TIMEOUT), its caller 3 s; the caller
+    # returns while the child is provably still waiting on the mute server.
     proxy.set_mode("hang")
     second, result = train_like_the_cli(tracked, seed=5)
-    started = time.monotonic()
-    tracking.log_training(tracked, second, result)
-    assert time.monotonic() - started < timeout + 1.5
+    caplog.clear()
+    children.mark()
+    assert tracking.log_training(tracked, second, result, timeout=3) is False
+    stuck = children.one_started()
+    assert hook_verdicts(caplog) == ["timeout"] and running(stuck)
+    assert proxy.held.asked.wait(timeout=120), "the child never reached the stuck server"
+    assert running(stuck)
     assert ArtifactStore(tracked.artifacts_dir).current_version() == second  # promotion stands
     assert tracking.run_for_version(tracked, second) is None
+    proxy.held.hang_up()  # the stuck server gives up: so does the child, which frees its lock
+    assert wait_for_exit(stuck, timeout=120)
+    for reaper in threading.enumerate():
+        if reaper.name == "mlflow-tracking-reaper":
+            reaper.join(timeout=60)  # it reports the stuck child's end before the next step
 
+    # Stopped: each child learns at once that nobody listens, and its caller gets that answer
+    # instead of waiting out its 90 s.
     proxy.set_mode("down")
     assert ArtifactStore(tracked.artifacts_dir).rollback() == first
-    started = time.monotonic()
+    caplog.clear()
     tracking.on_rollback(tracked, first)
-    assert time.monotonic() - started < timeout + 1.5
     third, _ = train_like_the_cli(tracked, seed=6)
-    started = time.monotonic()
-    tracking.log_training(tracked, third)
-    assert time.monotonic() - started < timeout + 1.5
+    assert tracking.log_training(tracked, third) is False
+    assert hook_verdicts(caplog) == ["exit 1", "exit 1"]
     assert ArtifactStore(tracked.artifacts_dir).current_version() == third
 
     proxy.set_mode("forward")
@@ -238,6 +268,34 @@ print(",".join(loaded))
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == ""
+
+
+def test_serving_answers_while_the_tracking_child_waits_on_a_stuck_server(
+    start_api: ApiServers,
+) -> None:
+    """A rollback's response comes back, and predictions go on, while the tracking child it
+    started is provably still waiting on a server that never answers: its requests may wait an
+    hour (MLFLOW_TIMEOUT), so a route that waited for it could not answer before the hang-up."""
+    stuck = MuteServer()
+    try:
+        api = start_api.start(
+            model="logistic", mlflow_tracking_uri=stuck.url, mlflow_timeout="3600"
+        )
+        newer = train_into(api.settings, seed=9)  # a version to roll back from
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        # The client's own timeout only stops a broken route from hanging the test for an hour.
+        with httpx.Client(base_url=api.url, timeout=120) as http:
+            rolled = http.post("/model/rollback", headers=admin)
+            assert rolled.status_code == 200, rolled.text
+            assert rolled.json()["version"] != newer
+            assert stuck.held.asked.wait(timeout=120), "no tracking child asked the server"
+            assert stuck.held.waiting() == 1
+            predicted = http.post("/predict", json={"features": EXAMPLE})
+            assert predicted.status_code == 200, predicted.text
+            assert predicted.json()["model_version"] == rolled.json()["version"]
+            assert stuck.held.waiting() == 1  # still unanswered: nothing above waited for it
+    finally:
+        stuck.close()  # the child meets the hang-up and ends
 
 
 def test_an_admin_retrain_and_rollback_through_the_api_are_tracked(

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -102,6 +103,73 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop_group(process)
 
 
+class HeldConnections:
+    """Connections a stuck server accepted and never answers.
+
+    ``asked`` is set once one of them has sent its request: from then on its client is provably
+    waiting for an answer that never comes, until ``hang_up()``.
+    """
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._waiting: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def hold(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(connection)
+        threading.Thread(target=self._listen, args=(connection,), daemon=True).start()
+
+    def waiting(self) -> int:
+        """Clients that sent a request and are still connected, waiting for its answer."""
+        with self._lock:
+            return len(self._waiting)
+
+    def _listen(self, connection: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while connection.recv(65536):  # read the request, answer nothing
+                with self._lock:
+                    self._waiting.add(connection)
+                self.asked.set()
+        with self._lock:
+            self._waiting.discard(connection)  # the client gave up, or we hung up
+
+    def hang_up(self) -> None:
+        """Close every held connection, as a stuck server that finally gives up would."""
+        with self._lock:
+            held, self._sockets = self._sockets, []
+        for connection in held:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+
+class MuteServer:
+    """A server that accepts connections, reads requests and never answers (a stuck server)."""
+
+    def __init__(self) -> None:
+        self.held = HeldConnections()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.held.hold(self._listener.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+        self.held.hang_up()
+
+
 class SwitchableProxy:
     """A TCP relay in front of the tracking server that a test can make unreachable or mute.
 
@@ -111,13 +179,11 @@ class SwitchableProxy:
     """
 
     def __init__(self, target_port: int) -> None:
-        import threading
-
         self.target_port = target_port
         self.port = free_port()
         self.mode = "forward"
         self._listener: socket.socket | None = None
-        self._held: list[socket.socket] = []
+        self.held = HeldConnections()
         self._active: list[socket.socket] = []
         self._lock = threading.Lock()
         self.set_mode("forward")
@@ -127,8 +193,6 @@ class SwitchableProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def set_mode(self, mode: str) -> None:
-        import threading
-
         with self._lock:
             self.mode = mode
             if mode != "forward":
@@ -148,9 +212,7 @@ class SwitchableProxy:
         with self._lock:
             self._close_listener()
             self._cut_connections()
-            for held in self._held:
-                held.close()  # a muted server that finally hangs up
-            self._held.clear()
+            self.held.hang_up()  # a muted server that finally hangs up
 
     def _cut_connections(self) -> None:
         for open_socket in self._active:
@@ -167,15 +229,13 @@ class SwitchableProxy:
             self._listener = None
 
     def _accept(self, listener: socket.socket) -> None:
-        import threading
-
         while True:
             try:
                 client, _ = listener.accept()
             except OSError:
                 return
             if self.mode == "hang":
-                self._held.append(client)  # read nothing, answer nothing
+                self.held.hold(client)  # answer nothing
                 continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
@@ -189,8 +249,6 @@ class SwitchableProxy:
 
 def _relay(client: socket.socket, upstream: socket.socket) -> None:
     """Copy both ways until both sides are done, then close both sockets."""
-    import threading
-
     back = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
     back.start()
     _pump(client, upstream)

@@ -6,7 +6,6 @@ that run the images' commands as the containers' user (test_runtime_*).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -27,11 +26,12 @@ from infra.tests.replay import (
     replay_builder,
 )
 from infra.tests.sandbox import Sandbox
+from testsupport.ci import running_as_root
 
 
 @pytest.fixture(scope="session")
 def image_envs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ImageEnvironments]:
-    uid = CONTAINER_UID if os.geteuid() == 0 else None
+    uid = CONTAINER_UID if running_as_root() else None
     # Not under pytest's temporary folder while in use: that one is private to the user running
     # the tests, and uid 1000 must reach the environments.
     root = Path(tempfile.mkdtemp(prefix="mindpulse-images-"))

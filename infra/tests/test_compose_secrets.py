@@ -15,6 +15,7 @@ import yaml
 
 from infra.compose import prepare_folders, stack
 from infra.tests.dockerfiles import REPO_ROOT
+from testsupport.ci import running_as_root
 
 COMPOSE = REPO_ROOT / "infra" / "compose" / "compose.yaml"
 SECRET_FILES = prepare_folders.SECRET_FILES
@@ -91,7 +92,7 @@ def test_secret_files_are_made_once_private_and_readable_by_the_containers(
         assert len(values[variable]) >= 32
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-        if os.geteuid() == 0:
+        if running_as_root():
             assert _owner_and_mode(path)[0] == stack.CONTAINER_UID
             assert _owner_and_mode(path.parent) == (stack.CONTAINER_UID, 0o700)
     assert stack.prepare_secrets(folder, environ={}) == []
@@ -110,7 +111,7 @@ def test_folders_docker_made_get_secrets_and_a_chosen_secret_is_kept(tmp_path: P
     assert chosen.read_text() == "my-own-token-" + "x" * 32 + "\n"  # never rewritten
     made = root / SECRET_FILES["MODEL_SIGNING_KEY"]
     assert len(made.read_text().strip()) >= 32
-    if os.geteuid() == 0:
+    if running_as_root():
         assert _owner_and_mode(made) == (stack.CONTAINER_UID, 0o600)
         assert _owner_and_mode(made.parent) == (stack.CONTAINER_UID, 0o700)
         # They hold a file someone put there, so they are not Docker's: left as they are.
@@ -122,7 +123,7 @@ def test_a_secret_the_containers_cannot_read_is_one_clear_line(tmp_path: Path) -
     token = root / SECRET_FILES["ADMIN_TOKEN"]
     token.parent.mkdir(parents=True)
     token.write_text("x" * 40)
-    if os.geteuid() == 0:
+    if running_as_root():
         os.chown(token, 4242, 4242)
         token.chmod(0o600)
     else:
@@ -147,7 +148,7 @@ def test_a_second_run_as_root_with_only_chown_keeps_the_private_folders(tmp_path
         "print(r or 'ok'); sys.exit(r is not None)"
     )
     command = [
-        *(only_chown if os.geteuid() == 0 else []),
+        *(only_chown if running_as_root() else []),
         *(sys.executable, "-c", script, str(REPO_ROOT / "infra" / "compose"), str(root)),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)

@@ -36,6 +36,7 @@ from infra.tests.replay import (
     replay_dockerfile,
 )
 from infra.tests.sandbox import free_port
+from testsupport.ci import running_as_root
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +111,7 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ImageTree]]:
-    uid = CONTAINER_UID if os.geteuid() == 0 else None
+    uid = CONTAINER_UID if running_as_root() else None
     # Outside pytest's private temporary folder, so that uid 1000 can reach it.
     root = Path(tempfile.mkdtemp(prefix="mindpulse-optional-images-"))
     root.chmod(0o755)

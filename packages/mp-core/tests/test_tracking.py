@@ -6,9 +6,7 @@ The tests against a real MLflow server are in tests/test_mlflow_tracking.py.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,66 +16,93 @@ import pytest
 from mp_core import tracking
 from mp_core.settings import Settings
 from mp_core.stores.artifacts_files import ArtifactStore
+from testsupport.children import CONNECT_EVENTS, PROCESS_EVENTS, Children, audit_events, running
+from testsupport.mlflow import MuteServer
 
 
 @pytest.fixture
-def mute_server() -> Iterator[str]:
-    """A server that accepts connections and never answers (a stuck tracking server)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held: list[socket.socket] = []
+def mute_server() -> Iterator[MuteServer]:
+    """A tracking server that reads each request and never answers (a stuck server)."""
+    server = MuteServer()
+    yield server
+    server.close()
 
-    def accept() -> None:
-        while True:
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                return
 
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    listener.shutdown(socket.SHUT_RDWR)
-    listener.close()
-    for connection in held:
-        connection.close()
+def timeouts_logged(caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The caller timeouts the hooks reported: each means "gave up waiting for the child"."""
+    return [
+        float(record.timeout_s)
+        for record in caplog.records
+        if record.name == "mp_core.tracking" and hasattr(record, "timeout_s")
+    ]
 
 
 def test_everything_is_a_no_op_when_tracking_is_off(trained_settings: Settings) -> None:
     assert trained_settings.mlflow_tracking_uri is None
-    started = time.monotonic()
-    tracking.log_training(trained_settings, "v0001")
-    tracking.on_promotion(trained_settings, "v0001")
-    tracking.on_rollback(trained_settings, "v0001")
-    assert time.monotonic() - started < 0.5
+    with audit_events(PROCESS_EVENTS | CONNECT_EVENTS) as seen:
+        tracking.log_training(trained_settings, "v0001")
+        tracking.on_promotion(trained_settings, "v0001")
+        tracking.on_rollback(trained_settings, "v0001")
+    assert seen == []  # no child started, no connection opened
     assert not (trained_settings.artifacts_dir / tracking.NOTE_FILE).exists()
     assert tracking.run_for_version(trained_settings, "v0001") is None
 
 
-def test_a_stuck_server_costs_the_caller_the_timeout_at_most(
-    trained_settings: Settings, mute_server: str, monkeypatch: pytest.MonkeyPatch
+def test_a_stuck_server_costs_the_caller_its_timeout_and_never_the_childs_wait(
+    trained_settings: Settings,
+    mute_server: MuteServer,
+    children: Children,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Each hook returns while its child is provably still blocked: the training's child on the
+    server that never answers, the rollback's child behind it on the one-reconcile-at-a-time lock.
+    """
+    caplog.set_level(logging.WARNING, logger="mp_core.tracking")
+    settings = msgspec.structs.replace(trained_settings, mlflow_tracking_uri=mute_server.url)
+    # The child's own request timeout follows MLFLOW_TIMEOUT (60 s here), while the caller waits
+    # the `timeout` it passes (as `mindpulse train` does): the child cannot give up first.
+    monkeypatch.setenv("MLFLOW_TIMEOUT", "60")
+    assert tracking.log_training(settings, "v0001", timeout=1) is False
+    training_child = children.one_started()
+    assert running(training_child)
+    assert mute_server.held.asked.wait(timeout=120), "the child never asked the server"
+    assert running(training_child)  # asked, and waiting for an answer that never comes
+
     monkeypatch.setenv("MLFLOW_TIMEOUT", "2")
-    settings = msgspec.structs.replace(trained_settings, mlflow_tracking_uri=mute_server)
-    started = time.monotonic()
-    tracking.log_training(settings, "v0001")
+    children.mark()
     tracking.on_rollback(settings, "v0001")
-    elapsed = time.monotonic() - started
-    assert elapsed < 2 * 2 + 1.5, elapsed
+    rollback_child = children.one_started()
+    # It cannot have finished: the training child holds the lock while the server keeps it.
+    assert running(rollback_child) and running(training_child)
+    assert timeouts_logged(caplog) == [1.0, 2.0]  # both callers gave up at their own timeout
+
     assert ArtifactStore(settings.artifacts_dir).current_version() == "v0001"
     note = json.loads((settings.artifacts_dir / tracking.NOTE_FILE).read_text())
-    assert note["tracking_uri"] == mute_server
+    assert note["tracking_uri"] == mute_server.url
     assert note["pending"]["v0001"]["tags"]["mindpulse_version"] == "v0001"
     assert tracking.run_for_version(settings, "v0001") is None
 
 
-def test_a_serving_worker_hook_returns_at_once(
-    trained_settings: Settings, mute_server: str
+def test_a_serving_worker_hook_never_waits_for_its_child(
+    trained_settings: Settings,
+    mute_server: MuteServer,
+    children: Children,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = msgspec.structs.replace(trained_settings, mlflow_tracking_uri=mute_server)
-    started = time.monotonic()
+    caplog.set_level(logging.WARNING, logger="mp_core.tracking")
+    # A hook that waited would give up only after 30 s (and say so), or, waiting for the child
+    # itself, return after the child had given up on the mute server: both fail below.
+    monkeypatch.setenv("MLFLOW_TIMEOUT", "30")
+    settings = msgspec.structs.replace(trained_settings, mlflow_tracking_uri=mute_server.url)
     tracking.on_rollback(settings, "v0001", wait=False)
-    assert time.monotonic() - started < 1.0
+    child = children.one_started()
+    assert running(child)
+    assert timeouts_logged(caplog) == []
+    # The child carries on alone: it asks the server, which keeps it waiting.
+    assert mute_server.held.asked.wait(timeout=120), "the child never asked the server"
+    assert running(child)
 
 
 def test_the_run_holds_parameters_metrics_and_the_decision(trained_settings: Settings) -> None:
