@@ -9,6 +9,7 @@ from mp_api import metrics
 from mp_api.config import ApiConfig
 from mp_api.registry import ModelRegistry
 from mp_core.errors import StoreUnavailable
+from mp_core.receipts import ReceiptSigner
 from mp_core.settings import Settings
 from mp_core.stores import FeedbackRows, RetrainRequests, Stores, open_stores
 
@@ -21,6 +22,7 @@ class Services:
     config: ApiConfig
     registry: ModelRegistry
     stores: Stores
+    receipts: ReceiptSigner
 
     @property
     def feedback(self) -> FeedbackRows:
@@ -38,6 +40,7 @@ class Services:
             config=config,
             registry=ModelRegistry(stores.models, on_swap=metrics.model_swapped),
             stores=stores,
+            receipts=ReceiptSigner.from_settings(settings),
         )
 
     def start(self) -> None:
