@@ -2,7 +2,7 @@
 
 Each address may send ``burst`` requests at once and ``per_minute`` a minute after that. The
 buckets live in the worker process: with ``API_WORKERS`` workers and several replicas, one
-client can get up to workers × replicas times the rate, depending on where its connections
+client can get up to workers times replicas times the rate, depending on where its connections
 land. That is accepted on purpose: receipts already bound what a client can say (only answers
 the service gave, each once), and a shared limiter would put a store round trip on every
 feedback. A reverse proxy in front sees one address per client; behind it every request
