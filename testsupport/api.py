@@ -44,15 +44,30 @@ _CLEARED = (
 EXAMPLE: dict[str, Any] = EXAMPLE_PROFILE
 
 
+def predict_receipt(http: httpx.Client, features: Mapping[str, Any]) -> str:
+    """``POST /predict`` for ``features``; the receipt (``prediction_id``) of the answer."""
+    answer = http.post("/predict", json={"features": dict(features)})
+    answer.raise_for_status()
+    return str(answer.json()["prediction_id"])
+
+
 def predict_and_feed_back(
     http: httpx.Client, features: Mapping[str, Any], actual: int, **kwargs: Any
 ) -> httpx.Response:
     """``POST /predict`` for ``features``, then ``POST /feedback`` with its receipt and
     ``actual``; the feedback's answer (``kwargs`` go to that request, e.g. ``headers``)."""
-    answer = http.post("/predict", json={"features": dict(features)})
+    body = {"prediction_id": predict_receipt(http, features), "actual": actual}
+    return http.post("/feedback", json=body, **kwargs)
+
+
+async def apredict_and_feed_back(
+    http: httpx.AsyncClient, features: Mapping[str, Any], actual: int
+) -> httpx.Response:
+    """:func:`predict_and_feed_back` for an async client."""
+    answer = await http.post("/predict", json={"features": dict(features)})
     answer.raise_for_status()
     body = {"prediction_id": answer.json()["prediction_id"], "actual": actual}
-    return http.post("/feedback", json=body, **kwargs)
+    return await http.post("/feedback", json=body)
 
 
 def client_feedback(

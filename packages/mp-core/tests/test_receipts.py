@@ -28,7 +28,9 @@ def test_a_receipt_gives_back_exactly_what_was_answered() -> None:
     assert [getattr(receipt.profile, name) for name in EXAMPLE_PROFILE] == VALUES
     assert receipt.idempotency_key == "receipt:" + token.rsplit(".", 1)[1]
     # The same answer twice in one second still gets two receipts (two rows when fed back).
-    assert signer.issue(VALUES, 1, 0.73, "v0007", NOW) != signer.issue(VALUES, 1, 0.73, "v0007", NOW)
+    assert signer.issue(VALUES, 1, 0.73, "v0007", NOW) != signer.issue(
+        VALUES, 1, 0.73, "v0007", NOW
+    )
 
 
 def test_every_kind_of_bad_receipt_names_the_field_and_the_rule() -> None:

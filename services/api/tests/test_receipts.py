@@ -1,5 +1,6 @@
 """Prediction receipts on real servers: ``/predict`` signs what it answered, ``/feedback`` redeems
-it once, within RECEIPT_MAX_AGE, from any replica; the old body shape and floods are refused."""
+it once (the receipt is the idempotency key, on both stores), within RECEIPT_MAX_AGE, from any
+replica; the old body shape and floods are refused."""
 
 from __future__ import annotations
 
@@ -31,22 +32,29 @@ def test_the_server_fills_in_what_it_answered_and_a_receipt_is_used_once(
     api = start_api.start(workers=2, retrain_threshold="2", database_url=store_url)
     profile = {**EXAMPLE, "Sleep_Duration": 4.25, "Stress_Level": 9}
     with httpx.Client(base_url=api.url, timeout=10) as http:
+        assert predict_and_feed_back(http, EXAMPLE, 0).json()["total_feedbacks"] == 1
         answer = _receipt(http, profile)
         receipt = {"prediction_id": answer["prediction_id"], "actual": 1 - answer["prediction"]}
         first = http.post("/feedback", json=receipt)
         assert first.status_code == 200, first.text
-        assert first.json() == {"status": "ok", "total_feedbacks": 1, "retrain_triggered": False}
-        # Retries, to either worker: the first answer, no second row.
+        assert first.json() == {"status": "ok", "total_feedbacks": 2, "retrain_triggered": True}
+        # Retries, to either worker, after another row: the first answer, no second row.
+        assert predict_and_feed_back(http, EXAMPLE, 0).json()["total_feedbacks"] == 3
         for _ in range(6):
             again = http.post("/feedback", json=receipt)
             assert (again.status_code, again.json()) == (200, first.json())
         changed = http.post("/feedback", json={**receipt, "actual": answer["prediction"]})
         assert changed.status_code == 422
         assert changed.json()["field"] == "actual" and "used once" in changed.json()["rule"]
-        assert predict_and_feed_back(http, EXAMPLE, 0).json()["total_feedbacks"] == 2
+        # An Idempotency-Key header is no longer needed; one sent is still checked.
+        too_long = http.post("/feedback", json=receipt, headers={"Idempotency-Key": "k" * 201})
+        assert too_long.status_code == 400 and too_long.json()["field"] == "Idempotency-Key"
+        info = http.get("/model").json()
+    assert info["feedback_total"] == 3
+    assert info["retrain_waiting"] == 1  # the replays of row 2 asked for no second retrain
     frame = feedback_store(api.settings).read().frame
-    assert len(frame) == 2
-    row = frame.iloc[0]
+    assert len(frame) == 3
+    row = frame.iloc[1]
     assert (row["Sleep_Duration"], row["Stress_Level"]) == (4.25, 9)
     assert row["prediction"] == answer["prediction"] and row["actual"] == 1 - answer["prediction"]
     assert row["probability"] == answer["probability"]

@@ -80,6 +80,7 @@ def refuse_retired_fields(data: FeedbackBody) -> str:
 
 
 def build(services: Services) -> list[HTTPRouteHandler]:
+    registry = services.registry
     store = services.feedback
     requests = services.requests
     receipts = services.receipts
@@ -128,6 +129,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
                 field="Idempotency-Key",
                 rule=f"1 to {MAX_KEY_LENGTH} characters",
             )
+        registry.current()  # 503 while no model serves, as before receipts
         receipt = receipts.redeem(refuse_retired_fields(body), time.time())
         address = request.client.host if request.client else "unknown"
         wait = limit.take(address)

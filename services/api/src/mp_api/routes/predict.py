@@ -21,7 +21,7 @@ from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
 from mp_api.wire import BatchRequest, BatchRows, PredictRequest, PredictRow
 from mp_core.contract import BatchPrediction, Prediction
-from mp_core.receipts import new_nonce
+from mp_core.receipts import ReceiptSigner, new_nonce
 from mp_core.schema import NUMERIC_FEATURES
 from mp_core.scoring.fastpath import CATEGORY_LEVELS, predicted_class
 
@@ -62,6 +62,22 @@ def score_rows(scorer: Any, rows: list[Any]) -> np.ndarray:
         map(_DEPARTMENT_CODE.__getitem__, map(_department_of, rows)), np.int64, n
     )
     return np.asarray(scorer.score_codes(numeric.reshape(n, _WIDTH), (gender, department)))
+
+
+def batch_receipts(
+    signer: ReceiptSigner,
+    rows: list[Any],
+    predictions: list[int],
+    probabilities: list[float],
+    version: str,
+) -> list[str]:
+    """One receipt per row: one clock reading and one random nonce, the row's index after it."""
+    issue, astuple = signer.issue, msgspec.structs.astuple
+    now, nonce = int(time.time()), new_nonce()
+    return [
+        issue(astuple(row), label, p, version, now, f"{nonce}{i}")
+        for i, (row, label, p) in enumerate(zip(rows, predictions, probabilities, strict=True))
+    ]
 
 
 def _from_bytes(decoder: msgspec.json.Decoder[Any], answer: Callable[[Any], Any]) -> Endpoint:
@@ -117,16 +133,13 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         metrics.count_predictions(positives, len(rows))
         metrics.BATCH_ROWS.observe(len(rows))
         predictions, probabilities = labels.tolist(), probability.tolist()
-        version, now, nonce = loaded.version, int(time.time()), new_nonce()
-        receipts = [
-            issue(astuple(row), label, p, version, now, f"{nonce}{i}")
-            for i, (row, label, p) in enumerate(zip(rows, predictions, probabilities, strict=True))
-        ]
         return BatchPrediction(
             predictions=predictions,
             probabilities=probabilities,
-            model_version=version,
-            prediction_ids=receipts,
+            model_version=loaded.version,
+            prediction_ids=batch_receipts(
+                services.receipts, rows, predictions, probabilities, loaded.version
+            ),
         )
 
     # The typed handlers document the routes (OpenAPI) and hold their settings; the raw route
