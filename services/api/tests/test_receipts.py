@@ -7,7 +7,10 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
+from mp_api.rate_limit import ClientRateLimit, retry_after
+from mp_core.client import MindPulseClient
 from mp_core.receipts import ReceiptSigner
 from mp_core.stores import feedback_store
 from testsupport.api import EXAMPLE, ApiServers, predict_and_feed_back
@@ -153,6 +156,27 @@ def test_feedback_beyond_the_rate_gets_429_then_recovers(start_api: ApiServers) 
         time.sleep(1.1)
         again = http.post("/feedback", json={"prediction_id": receipts[3], "actual": 0})
         assert again.status_code == 200 and again.json()["total_feedbacks"] == 4
+        # The typed client waits out the 429 (Retry-After) and gets through.
+        with MindPulseClient(api.url) as client:
+            started = time.monotonic()
+            assert client.feedback(receipts[4], 1).total_feedbacks == 5
+            assert time.monotonic() - started >= 0.5
         metrics = http.get("/metrics").text
-    assert "mindpulse_feedback_rate_limited_total 1.0" in metrics
-    assert feedback_store(api.settings).count() == 4
+    assert "mindpulse_feedback_rate_limited_total 2.0" in metrics
+    assert feedback_store(api.settings).count() == 5
+
+
+def test_the_limiter_refills_and_forgets_only_clients_without_debt() -> None:
+    now = [0.0]
+    limit = ClientRateLimit(60, 2, clock=lambda: now[0], max_clients=3)
+    assert [limit.take("a") for _ in range(2)] == [None, None]
+    assert limit.take("a") == pytest.approx(1.0)
+    now[0] = 0.5
+    assert limit.take("a") == pytest.approx(0.5)  # a refused try costs nothing
+    now[0] = 1.0
+    assert limit.take("a") is None
+    assert limit.take("b") is None and limit.take("c") is None
+    now[0] = 10.0  # b and c are full again, a is too: any may go; a new client fits
+    assert limit.take("d") is None
+    assert retry_after(0.01) == "1" and retry_after(1.2) == "2"
+    assert ClientRateLimit(0, 1).take("a") is None  # 0: no limit

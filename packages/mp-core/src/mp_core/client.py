@@ -178,7 +178,10 @@ class _Calls:
     @staticmethod
     def feedback(prediction_id: str, actual: int) -> _Call[FeedbackAck]:
         body = {"prediction_id": prediction_id, "actual": actual}
-        return _Call("POST", "/feedback", _decoder(FeedbackAck), json=body)
+        # The server keys the row on the receipt itself; the header (its mac) tells a proxy
+        # in front that sending this request again is safe.
+        key = {"Idempotency-Key": prediction_id.rsplit(".", 1)[-1][:200] or "receipt"}
+        return _Call("POST", "/feedback", _decoder(FeedbackAck), json=body, headers=key)
 
     @staticmethod
     def model_info() -> _Call[dict[str, Any]]:
