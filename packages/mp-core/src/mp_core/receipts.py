@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from mp_core.settings import Settings
 
 PREFIX: Final = "r1."
+_PREFIX_BYTES: Final = PREFIX.encode("ascii")
 DEFAULT_MAX_AGE: Final = 7 * 24 * 3600  # RECEIPT_MAX_AGE, seconds: a week to learn the outcome
 #: Clock difference between replicas tolerated for a receipt issued "in the future".
 CLOCK_SKEW: Final = 60
@@ -84,7 +85,8 @@ class ReceiptSigner:
     def __init__(self, key: bytes, *, max_age: int = DEFAULT_MAX_AGE) -> None:
         if len(key) < MIN_KEY_CHARS:
             raise ConfigError(f"receipt key: at least {MIN_KEY_CHARS} bytes")
-        self._key = key
+        # Keyed once; each mac copies it (faster than hmac.digest for a 1,000-row batch).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self.max_age = max_age
 
     @classmethod
@@ -108,8 +110,10 @@ class ReceiptSigner:
             key = signing.derive(DERIVATION_LABEL)
         return cls(key, max_age=settings.receipt_max_age)
 
-    def _mac(self, signed: bytes) -> str:
-        return _b64(hmac.digest(self._key, signed, hashlib.sha256))
+    def _mac(self, signed: bytes) -> bytes:
+        keyed = self._keyed.copy()
+        keyed.update(signed)
+        return base64.urlsafe_b64encode(keyed.digest()).rstrip(b"=")
 
     def issue(
         self,
@@ -130,8 +134,8 @@ class ReceiptSigner:
             tuple(values),
             nonce or new_nonce(),
         )
-        signed = PREFIX + _b64(_encode(payload))
-        return f"{signed}.{self._mac(signed.encode('ascii'))}"
+        signed = _PREFIX_BYTES + base64.urlsafe_b64encode(_encode(payload)).rstrip(b"=")
+        return (signed + b"." + self._mac(signed)).decode("ascii")
 
     def redeem(self, token: str, now: float) -> Receipt:
         """The receipt ``token`` stands for, or :class:`InvalidReceipt` saying which rule fails."""
@@ -146,7 +150,7 @@ class ReceiptSigner:
                 "a receipt returned by POST /predict",
                 "not a receipt: send the prediction_id that POST /predict returned",
             )
-        if not hmac.compare_digest(mac.encode("ascii"), self._mac(signed.encode("ascii")).encode()):
+        if not hmac.compare_digest(mac.encode("ascii"), self._mac(signed.encode("ascii"))):
             raise InvalidReceipt(
                 "signed by this service",
                 "the signature does not match: the receipt was altered, or issued by another "

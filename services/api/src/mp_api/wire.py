@@ -52,7 +52,7 @@ class BatchRows(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=Fals
     instances: Annotated[list[ProfileRow], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
 
 
-#: Longest ``prediction_id`` read (a receipt is about 300 characters).
+#: Longest ``prediction_id`` read (a receipt is about 170 characters).
 MAX_RECEIPT_CHARS = 1000
 Receipt = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_RECEIPT_CHARS)]
 
