@@ -54,7 +54,7 @@ def test_predict_matches_the_trained_pipeline(http: httpx.Client, api: ApiServer
 
     frame = pd.DataFrame([EXAMPLE])[list(FEATURE_NAMES)]
     expected = bundle.model.predict_proba(bundle.preprocessor.transform(frame))[0, 1]
-    assert set(body) == {"prediction", "probability", "model_version"}
+    assert set(body) == {"prediction", "probability", "model_version", "prediction_id"}
     assert body["model_version"] == "v0001"
     assert math.isclose(body["probability"], expected, rel_tol=1e-9)
     assert body["prediction"] == int(expected > 0.5)
