@@ -227,7 +227,7 @@ def run_scenario(name: str, url: str, size: dict[str, Any], seed: int) -> dict[s
             for record in records:
                 features = {k: record[k] for k in FEATURE_NAMES}
                 answer = client.predict(features)
-                ack = client.feedback(features, answer.prediction, int(record[TARGET]))
+                ack = client.feedback(answer.prediction_id, int(record[TARGET]))
                 sent += 1
                 if not ack.retrain_triggered:
                     continue

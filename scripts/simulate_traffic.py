@@ -141,7 +141,7 @@ async def _worker(
             tally.correct += int(answer.prediction == actual)
             tally.positives += answer.prediction
             if send_feedback:
-                ack = await client.feedback(features, answer.prediction, actual)
+                ack = await client.feedback(answer.prediction_id, actual)
                 tally.feedbacks += 1
                 tally.retrains_triggered += int(ack.retrain_triggered)
                 tally.total_feedbacks = max(tally.total_feedbacks, ack.total_feedbacks)

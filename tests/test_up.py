@@ -22,7 +22,7 @@ import pytest
 
 from mp_core.client import MindPulseClient
 from mp_core.settings import Settings
-from testsupport.api import EXAMPLE, free_port
+from testsupport.api import EXAMPLE, client_feedback, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = ROOT / "infra" / "native" / "up.py"
@@ -151,7 +151,7 @@ def test_just_up_serves_both_and_ctrl_c_leaves_no_process_behind(
         assert httpx.get(ui_url + "/healthz", timeout=5).status_code == 200
         assert "MindPulse" in httpx.get(ui_url + "/", timeout=10).text
         with MindPulseClient(api_url) as client:
-            totals = [client.feedback(EXAMPLE, 0, 1).total_feedbacks for _ in range(3)]
+            totals = [client_feedback(client, EXAMPLE, 1).total_feedbacks for _ in range(3)]
         assert totals == [1, 2, 3]
 
         tree = _descendants(process.pid)

@@ -16,14 +16,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 import pytest
 
-from mp_core.contract import EXAMPLE_PROFILE
+from mp_core.client import MindPulseClient
+from mp_core.contract import EXAMPLE_PROFILE, FeedbackAck
 from mp_core.settings import Settings
 from testsupport.data import settings_for
 
@@ -42,6 +43,8 @@ _CLEARED = (
     "DATABASE_URL", "DATABASE_URL_FILE",
     "API_ALLOWED_HOSTS", "API_MAX_CONCURRENT", "ADMIN_TOKEN_FILE", "API_WORKER_HEADER",
     "API_MAX_BODY_BYTES",
+    "RECEIPT_KEY", "RECEIPT_KEY_FILE", "RECEIPT_MAX_AGE", "FEEDBACK_RATE_PER_MINUTE",
+    "FEEDBACK_BURST",
 )  # fmt: skip
 
 EXAMPLE: dict[str, Any] = EXAMPLE_PROFILE
@@ -53,6 +56,39 @@ def worker_of(answer: httpx.Response) -> str:
     if not worker:
         raise AssertionError(f"no {WORKER_HEADER} header: start the server with api_worker_header")
     return worker
+
+
+def predict_receipt(http: httpx.Client, features: Mapping[str, Any]) -> str:
+    """``POST /predict`` for ``features``; the receipt (``prediction_id``) of the answer."""
+    answer = http.post("/predict", json={"features": dict(features)})
+    answer.raise_for_status()
+    return str(answer.json()["prediction_id"])
+
+
+def predict_and_feed_back(
+    http: httpx.Client, features: Mapping[str, Any], actual: int, **kwargs: Any
+) -> httpx.Response:
+    """``POST /predict`` for ``features``, then ``POST /feedback`` with its receipt and
+    ``actual``; the feedback's answer (``kwargs`` go to that request, e.g. ``headers``)."""
+    body = {"prediction_id": predict_receipt(http, features), "actual": actual}
+    return http.post("/feedback", json=body, **kwargs)
+
+
+async def apredict_and_feed_back(
+    http: httpx.AsyncClient, features: Mapping[str, Any], actual: int
+) -> httpx.Response:
+    """:func:`predict_and_feed_back` for an async client."""
+    answer = await http.post("/predict", json={"features": dict(features)})
+    answer.raise_for_status()
+    body = {"prediction_id": answer.json()["prediction_id"], "actual": actual}
+    return await http.post("/feedback", json=body)
+
+
+def client_feedback(
+    client: MindPulseClient, features: Mapping[str, Any], actual: int
+) -> FeedbackAck:
+    """The same through the typed client: predict, then feed back the receipt."""
+    return client.feedback(client.predict(features).prediction_id, actual)
 
 
 def free_port() -> int:
@@ -131,6 +167,9 @@ class ApiServer:
             API_PORT=str(self.port),
             API_WORKERS=str(self.workers),
             RETRAIN_CANDIDATES="logistic_regression",
+            # Tests send hundreds of feedbacks a second from one address; the rate limit's
+            # own tests set it (services/api/tests/test_receipts.py).
+            FEEDBACK_RATE_PER_MINUTE="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)

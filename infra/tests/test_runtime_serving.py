@@ -43,8 +43,7 @@ def test_api_is_healthy_and_writes_feedback_as_uid_1000(trained: Sandbox) -> Non
                 predicted = client.post("/predict", json={"features": features})
                 assert predicted.status_code == 200, predicted.text
                 feedback = {
-                    "features": features,
-                    "prediction": predicted.json()["prediction"],
+                    "prediction_id": predicted.json()["prediction_id"],
                     "actual": int(row["Depression"]),
                 }
                 answered = client.post("/feedback", json=feedback)

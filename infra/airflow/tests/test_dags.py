@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from mp_core.ml.synthetic import Drift, generate
-from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers
+from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers, predict_and_feed_back
 from testsupport.mlflow import uv_binary
 
 pytestmark = pytest.mark.slow
@@ -119,8 +119,7 @@ def post_feedback(api: ApiServer, rows: int, *, drift: Drift | None, seed: int) 
         for record in frame.to_dict(orient="records"):
             actual = int(record.pop("Depression"))
             features = {k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}
-            body = {"features": features, "prediction": actual, "actual": actual}
-            response = client.post("/feedback", json=body)
+            response = predict_and_feed_back(client, features, actual)
             assert response.status_code == 200, response.text
 
 

@@ -25,8 +25,8 @@ def marked_profile(marker: int) -> dict[str, Any]:
 def send_feedback(client: MindPulseClient, marker: int) -> FeedbackAck:
     """Predict, then send the prediction back as the truth (a model that keeps being right)."""
     profile = marked_profile(marker)
-    prediction = client.predict(profile).prediction
-    return client.feedback(profile, prediction, prediction)
+    answer = client.predict(profile)
+    return client.feedback(answer.prediction_id, answer.prediction)
 
 
 def served_version(api_url: str) -> str:

@@ -1,6 +1,8 @@
 """Error mapping of the client, over httpx's in-memory transport (the server side is tested
 against the real API in services/api)."""
 
+import json
+
 import httpx
 import pytest
 
@@ -29,13 +31,37 @@ def test_predict_decodes_the_answer_and_sends_the_features() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         seen["body"] = request.content
         return httpx.Response(
-            200, json={"prediction": 1, "probability": 0.8, "model_version": "v0002"}
+            200,
+            json={
+                "prediction": 1,
+                "probability": 0.8,
+                "model_version": "v0002",
+                "prediction_id": "r1.p.m",
+            },
         )
 
     with client_for(handler) as client:
         result = client.predict(PROFILE)
     assert (result.prediction, result.probability, result.model_version) == (1, 0.8, "v0002")
+    assert result.prediction_id == "r1.p.m"
     assert b'"Stress_Level":4' in seen["body"].replace(b" ", b"")
+
+
+def test_feedback_sends_the_receipt_and_waits_out_a_429() -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if len(sent) == 1:
+            return httpx.Response(429, headers={"Retry-After": "0"}, json={"error": "x"})
+        ack = {"status": "ok", "total_feedbacks": 7, "retrain_triggered": False}
+        return httpx.Response(200, json=ack)
+
+    with client_for(handler) as client:
+        assert client.feedback("r1.payload.mac", 1).total_feedbacks == 7
+    assert len(sent) == 2
+    assert json.loads(sent[1].content) == {"prediction_id": "r1.payload.mac", "actual": 1}
+    assert sent[1].headers["Idempotency-Key"] == "mac"
 
 
 def test_a_validation_error_carries_field_and_rule() -> None:

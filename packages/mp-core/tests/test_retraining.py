@@ -132,3 +132,46 @@ def test_a_stationary_world_gives_no_false_promotion(world_a: tuple[pd.DataFrame
             )
             champion = challenger
     assert false_promotions == 0
+
+
+def _served(frame: pd.DataFrame, contradicting: np.ndarray) -> pd.DataFrame:
+    """``frame`` with the prediction a model served: the true class, except where flagged."""
+    truth = frame[TARGET].to_numpy()
+    return frame.assign(prediction=np.where(contradicting, 1 - truth, truth))
+
+
+def test_uncorroborated_feedback_is_capped_in_training_and_holdout() -> None:
+    base = generate(2000, 1)
+    policy = RecencyPolicy(base_rows=500, min_recent_holdout=50, max_uncorroborated_share=0.5)
+    # 1,000 rows: the first 300 honest, then 700 contradicting every answer (a flood of lies).
+    flood = np.arange(1000) >= 300
+    feedback = _served(generate(1000, 2), flood)
+    plan = plan_retrain(base, feedback, policy, 42)
+    # Holdout = the newest 200, all contradicting, no corroborated row: too few left, so the
+    # gate falls back to the base split and every feedback row is a training candidate.
+    assert plan.held_out == "base_split"
+    trained = plan.rows["feedback_trained_on"]
+    assert trained == 600  # the 300 honest rows and 300 of the lies, the newest ones
+    assert plan.rows["feedback_uncorroborated_left_out"] == 400
+    assert "prediction" not in plan.frame.columns
+    learned = plan.frame[~plan.test_mask].iloc[-trained:]
+    kept = feedback.iloc[list(range(300)) + list(range(700, 1000))].drop(columns="prediction")
+    pd.testing.assert_frame_equal(learned.reset_index(drop=True), kept.reset_index(drop=True))
+
+
+def test_the_recent_holdout_is_capped_too_and_honest_feedback_is_untouched() -> None:
+    base = generate(2000, 1)
+    policy = RecencyPolicy(base_rows=500, min_recent_holdout=50, max_uncorroborated_share=0.25)
+    contradicting = np.zeros(1000, dtype=bool)
+    contradicting[900:] = True  # the newest 100 of the 200 held out contradict the model
+    plan = plan_retrain(base, _served(generate(1000, 2), contradicting), policy, 42)
+    assert plan.held_out == "recent_feedback"
+    # 100 agreeing held-out rows allow 33 contradicting ones (25 % of 133).
+    assert plan.rows["holdout_feedback"] == 133
+    assert plan.rows["feedback_trained_on"] == 800
+    assert plan.rows["feedback_uncorroborated_left_out"] == 67
+    # A model wrong on a fifth of honest rows (a changed world) loses nothing at 50 %.
+    honest = _served(generate(1000, 3), np.random.default_rng(0).random(1000) < 0.2)
+    plan = plan_retrain(base, honest, RecencyPolicy(min_recent_holdout=50), 42)
+    assert plan.rows["feedback_uncorroborated_left_out"] == 0
+    assert plan.rows["feedback_trained_on"] + plan.rows["holdout_feedback"] == 1000

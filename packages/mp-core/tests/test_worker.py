@@ -68,6 +68,7 @@ def test_a_request_is_trained_promoted_and_its_status_written(trained_settings: 
     assert status["rows"] == {
         "base": 3000, "feedback": 30, "base_trained_on": 2400, "feedback_trained_on": 30,
         "train": 2430, "holdout": 600, "holdout_feedback": 0,
+        "feedback_uncorroborated_left_out": 0,
     }  # fmt: skip
     assert status["held_out"] == "base_split" and status["gate"]["rows"] == 600
     assert status["gate"]["promote"] is True and status["gate"]["lower_bound"] is not None

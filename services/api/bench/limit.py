@@ -18,7 +18,7 @@ import msgspec
 import numpy as np
 
 from services.api.bench.model import BenchModel, settings_under
-from services.api.bench.workload import BATCH_ROWS, Workload
+from services.api.bench.workload import BATCH_ROWS, BENCH_RECEIPT_KEY, Workload
 
 if TYPE_CHECKING:
     from services.api.bench.runner import BenchConfig
@@ -55,10 +55,11 @@ def measure_limit(
     model: BenchModel, workload: Workload, config: BenchConfig, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """Decode + score (and encode) µs per 1,000-row body for each batch route, and rows/s."""
-    from mp_api.routes.predict import score_rows
+    from mp_api.routes.predict import batch_receipts, score_rows
     from mp_api.tensors import decode_request
     from mp_api.wire import BatchRows
     from mp_core.contract import BatchPrediction
+    from mp_core.receipts import ReceiptSigner
     from mp_core.stores.artifacts_files import ArtifactStore
 
     scorer = ArtifactStore(settings_under(model.root).artifacts_dir).load_scorer().scorer
@@ -69,10 +70,14 @@ def measure_limit(
     columns = decode_request(v2_body)
     probability = np.asarray(score_rows(scorer, decoded_rows.instances))
 
+    signer = ReceiptSigner(BENCH_RECEIPT_KEY.encode())
+
     def answer() -> bytes:
-        labels = (probability > 0.5).astype(np.int64)
+        labels = (probability > 0.5).astype(np.int64).tolist()
+        probabilities = probability.tolist()
+        receipts = batch_receipts(signer, decoded_rows.instances, labels, probabilities, "v0001")
         return msgspec.json.encode(
-            BatchPrediction(labels.tolist(), probability.tolist(), model_version="v0001")
+            BatchPrediction(labels, probabilities, model_version="v0001", prediction_ids=receipts)
         )
 
     with pinned(config.server_cpus):
@@ -96,6 +101,6 @@ def measure_limit(
         log(
             f"  in-process limit, {name:<5} body: decode {found['decode_us']:7.0f} us + score "
             f"{found['score_us']:5.0f} us per {BATCH_ROWS} rows = {found['rows_per_s']:>12,.0f} "
-            f"rows/s on one core (encoding the answer: {encode_us:.0f} us)"
+            f"rows/s on one core (the answer with its receipts: {encode_us:.0f} us)"
         )
     return {"rows": BATCH_ROWS, "cpus": list(config.server_cpus), **routes}

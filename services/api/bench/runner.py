@@ -40,7 +40,7 @@ from services.api.bench.servers import (
     running,
     start_server,
 )
-from services.api.bench.workload import BATCH_ROWS, Workload
+from services.api.bench.workload import BATCH_ROWS, BENCH_RECEIPT_KEY, Workload
 
 PREDICT_PATH: Final = "/predict"
 BATCH_PATH: Final = "/predict/batch"
@@ -164,6 +164,7 @@ class Bench:
             "predict": lua_script(PREDICT_PATH, workload.predict),
             "batch": lua_script(BATCH_PATH, workload.batch),
             "feedback": lua_script(FEEDBACK_PATH, workload.feedback),
+            "feedback_warmup": lua_script(FEEDBACK_PATH, workload.feedback_warmup),
             "ceiling": lua_script(CEILING_PATH, workload.predict),
             "v2_batch": lua_script(V2_INFER_PATH, workload.v2_batch),
             "ceiling_batch": lua_script(CEILING_PATH, workload.batch),
@@ -197,6 +198,9 @@ class Bench:
                 "ADMIN_TOKEN": self.admin_token,
                 "RETRAIN_THRESHOLD": NO_AUTO_RETRAIN,
                 "LOG_FORMAT": "text",
+                # Signed feedback bodies are made ahead (workload.py); wrk is one client.
+                "RECEIPT_KEY": BENCH_RECEIPT_KEY,
+                "FEEDBACK_RATE_PER_MINUTE": "0",
             }
         )
         if ceiling:
@@ -239,13 +243,14 @@ class Bench:
         label: str,
         *,
         connections: int | None = None,
+        warmup_script: str | None = None,
     ) -> LoadResult:
         load = self.config.load(connections)
         url = server.url + path
         if self.config.warmup_seconds > 0:
             # A warm-up that completes nothing (a stalled, busy machine) is not fatal.
             with contextlib.suppress(LoadError):
-                run_wrk(url, script, load, duration=self.config.warmup_seconds)
+                run_wrk(url, warmup_script or script, load, duration=self.config.warmup_seconds)
         result = self._timed(server, url, script, load)
         self._say(label, result)
         return result
@@ -334,7 +339,11 @@ class Bench:
                 self.scripts["ceiling_batch"],
             )
             feedback = self._measure(
-                server, FEEDBACK_PATH, self.scripts["feedback"], "api /feedback"
+                server,
+                FEEDBACK_PATH,
+                self.scripts["feedback"],
+                "api /feedback",
+                warmup_script=self.scripts["feedback_warmup"],
             )
             memory = self._memory(server)
             retrain = measure_retrain(self, server, self.environments[f"api-{server_name}"])

@@ -41,7 +41,11 @@ def measure_stores(bench: Bench, server_name: str) -> dict[str, Any]:
                     server, PREDICT_PATH, bench.scripts["predict"], f"{backend}: /predict"
                 )
                 feedback = bench._measure(
-                    server, FEEDBACK_PATH, bench.scripts["feedback"], f"{backend}: /feedback"
+                    server,
+                    FEEDBACK_PATH,
+                    bench.scripts["feedback"],
+                    f"{backend}: /feedback",
+                    warmup_script=bench.scripts["feedback_warmup"],
                 )
             figures[backend] = {
                 "predict": predict.as_dict(),

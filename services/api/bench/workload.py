@@ -1,7 +1,10 @@
 """The request bodies every server receives: real profiles from the synthetic generator.
 
 A few dozen distinct single-row bodies are cycled so no server can get away with a cache of
-one answer; batch bodies hold :data:`BATCH_ROWS` rows each.
+one answer; batch bodies hold :data:`BATCH_ROWS` rows each. Feedback bodies carry receipts
+signed with :data:`BENCH_RECEIPT_KEY` (the benchmarked servers get it as ``RECEIPT_KEY``), each
+one used once: more of them than a run sends, and another set for the warm-up, so every
+measured feedback stores a new row rather than replaying one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ BATCH_ROWS: Final = 1000
 SINGLE_BODIES: Final = 64
 BATCH_BODIES: Final = 4
 WORKLOAD_SEED: Final = 2024
+FEEDBACK_BODIES: Final = 40_000
+FEEDBACK_WARMUP_BODIES: Final = 10_000
+BENCH_RECEIPT_KEY: Final = "bench-receipt-key-0123456789abcdef-not-secret"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,7 @@ class Workload:
     predict: tuple[str, ...]
     batch: tuple[str, ...]
     feedback: tuple[str, ...]
+    feedback_warmup: tuple[str, ...] = ()
     v2_predict: tuple[str, ...] = ()
     v2_batch: tuple[str, ...] = ()
     mlserver_predict: tuple[str, ...] = ()
@@ -53,6 +60,22 @@ def _rows(n: int, seed: int) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def feedback_bodies(rows: list[dict[str, Any]], count: int, version: str = "v0001") -> list[str]:
+    """``count`` feedback bodies over ``rows``, each with a receipt of its own."""
+    import time
+
+    from mp_core.receipts import ReceiptSigner
+
+    signer = ReceiptSigner(BENCH_RECEIPT_KEY.encode())
+    now = int(time.time())
+    bodies = []
+    for i in range(count):
+        row = rows[i % len(rows)]
+        receipt = signer.issue(list(row["features"].values()), row["prediction"], 0.5, version, now)
+        bodies.append(_dump({"prediction_id": receipt, "actual": row["actual"]}))
+    return bodies
 
 
 def _dump(value: object) -> str:
@@ -98,7 +121,8 @@ def build_workload(seed: int = WORKLOAD_SEED) -> Workload:
     return Workload(
         predict=tuple(_dump({"features": row}) for row in singles),
         batch=tuple(_dump({"instances": batch}) for batch in batches),
-        feedback=tuple(_dump(row) for row in feedback),
+        feedback=tuple(feedback_bodies(feedback, FEEDBACK_BODIES)),
+        feedback_warmup=tuple(feedback_bodies(feedback, FEEDBACK_WARMUP_BODIES)),
         v2_predict=tuple(_dump(v2_body([row])) for row in singles),
         v2_batch=tuple(_dump(v2_body(batch)) for batch in batches),
         mlserver_predict=tuple(_dump(v2_body([row], mlserver=True)) for row in singles),

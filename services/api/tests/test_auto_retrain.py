@@ -8,14 +8,13 @@ import httpx
 import pytest
 
 from mp_core.stores import retrain_requests
-from testsupport.api import EXAMPLE, ApiServers
+from testsupport.api import EXAMPLE, ApiServers, predict_and_feed_back
 
 THRESHOLD = 5
 
 
 def _send(http: httpx.Client, n: int) -> list[dict[str, object]]:
-    body = {"features": EXAMPLE, "prediction": 1, "actual": 1}
-    return [http.post("/feedback", json=body).json() for _ in range(n)]
+    return [predict_and_feed_back(http, EXAMPLE, 1).json() for _ in range(n)]
 
 
 @pytest.mark.slow

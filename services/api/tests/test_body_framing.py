@@ -16,16 +16,14 @@ import pytest
 
 from mp_api.problems import ApiProblem
 from mp_api.raw import read_body
-from testsupport.api import EXAMPLE, ApiServer, ApiServers
+from testsupport.api import EXAMPLE, ApiServer, ApiServers, predict_receipt
 
 MAX_BODY = 2048  # API_MAX_BODY_BYTES: /predict and /feedback
 MAX_BATCH = 10
 BATCH_LIMIT = 5120  # MAX_BATCH x 512 bytes, above MAX_BODY
 PREDICT = msgspec.json.encode({"features": EXAMPLE})
-FEEDBACK = msgspec.json.encode({"features": EXAMPLE, "prediction": 1, "actual": 0})
 BATCH = msgspec.json.encode({"instances": [EXAMPLE] * MAX_BATCH})
-LIMITS = {"/predict": (PREDICT, MAX_BODY), "/feedback": (FEEDBACK, MAX_BODY),
-          "/predict/batch": (BATCH, BATCH_LIMIT)}  # fmt: skip
+LIMITS = {"/predict": MAX_BODY, "/feedback": MAX_BODY, "/predict/batch": BATCH_LIMIT}
 
 
 @pytest.fixture(scope="module", params=["uvicorn", "granian"])
@@ -109,7 +107,7 @@ def test_a_content_length_that_is_not_a_number_is_400(
     api: ApiServer, path: str, length: str
 ) -> None:
     before = _stored(api)
-    body = LIMITS[path][0]
+    body = _body(api, path)
     answer = exchange(api.port, request_head(path, f"Content-Length: {length}") + body)
     # The servers' HTTP parsers refuse these before the app sees them (plain 400s).
     assert answer.status == 400, answer
@@ -139,7 +137,7 @@ def test_a_body_shorter_than_its_content_length_is_refused_not_a_500(
     api: ApiServer, path: str
 ) -> None:
     before = _stored(api)
-    body = LIMITS[path][0] if path in LIMITS else _v2_body()
+    body = _body(api, path)
     # The client sends less than it announced, then closes its side (and still listens).
     head = request_head(path, length=len(body) + 100)
     answer = exchange(api.port, head + body, half_close=True)
@@ -158,7 +156,7 @@ def test_a_body_shorter_than_its_content_length_is_refused_not_a_500(
 def test_an_announced_length_past_the_limit_is_413_before_any_body(
     api: ApiServer, path: str
 ) -> None:
-    limit = LIMITS[path][1]
+    limit = LIMITS[path]
     answer = exchange(api.port, request_head(path, length=limit + 1))  # and no body at all
     _check_too_large(answer, limit)
 
@@ -166,7 +164,7 @@ def test_an_announced_length_past_the_limit_is_413_before_any_body(
 @pytest.mark.parametrize("path", list(LIMITS))
 def test_a_kept_alive_connection_is_closed_after_a_413_for_size(api: ApiServer, path: str) -> None:
     """The rest of a refused body must not be read as the next request (it was: a 431)."""
-    limit = LIMITS[path][1]
+    limit = LIMITS[path]
     head = request_head(path, length=limit + 1).replace(b"Connection: close", b"X-Kept: alive")
     with socket.create_connection(("127.0.0.1", api.port), timeout=10) as sock:
         sock.sendall(head + b" " * 1000)  # the start of the body, the rest still to come
@@ -183,7 +181,7 @@ def test_a_kept_alive_connection_is_closed_after_a_413_for_size(api: ApiServer, 
 def test_a_chunked_body_past_the_limit_is_413_and_one_at_it_is_served(
     api: ApiServer, path: str
 ) -> None:
-    body, limit = LIMITS[path]
+    body, limit = _body(api, path), LIMITS[path]
     before = _stored(api)
 
     def send_chunked(size: int) -> Answer:
@@ -200,7 +198,7 @@ def test_a_chunked_body_past_the_limit_is_413_and_one_at_it_is_served(
 def test_each_route_takes_its_limit_to_the_byte_and_stores_nothing_past_it(
     api: ApiServer, path: str
 ) -> None:
-    body, limit = LIMITS[path]
+    body, limit = _body(api, path), LIMITS[path]
     before = _stored(api)
     with httpx.Client(base_url=api.url, timeout=10) as http:
         headers = {"Content-Type": "application/json"}
@@ -221,11 +219,21 @@ def test_each_route_takes_its_limit_to_the_byte_and_stores_nothing_past_it(
 )
 @pytest.mark.parametrize("path", [*LIMITS, "/v2/models/mindpulse/infer"])
 def test_json_with_a_charset_is_accepted(api: ApiServer, path: str, content_type: str) -> None:
-    body = LIMITS[path][0] if path in LIMITS else _v2_body()
+    body = _body(api, path)
     answer = exchange(
         api.port, request_head(path, content_type=content_type, length=len(body)) + body
     )
     assert answer.status == 200, answer
+
+
+def _body(api: ApiServer, path: str) -> bytes:
+    """A valid body for ``path``; for ``/feedback`` one with a receipt not used yet."""
+    if path == "/feedback":
+        with httpx.Client(base_url=api.url, timeout=10) as http:
+            receipt = predict_receipt(http, EXAMPLE)
+        return msgspec.json.encode({"prediction_id": receipt, "actual": 0})
+    bodies = {"/predict": PREDICT, "/predict/batch": BATCH}
+    return bodies[path] if path in bodies else _v2_body()
 
 
 def _v2_body() -> bytes:

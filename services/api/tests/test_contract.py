@@ -15,7 +15,7 @@ import pytest
 from mp_core.client import MindPulseClient
 from mp_core.schema import FEATURE_NAMES
 from mp_core.stores.feedback_files import FeedbackStore
-from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServer, ApiServers
+from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServer, ApiServers, predict_and_feed_back
 
 MAX_BATCH = 50
 
@@ -56,7 +56,7 @@ def test_predict_matches_the_trained_pipeline(http: httpx.Client, api: ApiServer
 
     frame = pd.DataFrame([EXAMPLE])[list(FEATURE_NAMES)]
     expected = bundle.model.predict_proba(bundle.preprocessor.transform(frame))[0, 1]
-    assert set(body) == {"prediction", "probability", "model_version"}
+    assert set(body) == {"prediction", "probability", "model_version", "prediction_id"}
     assert body["model_version"] == "v0001"
     assert math.isclose(body["probability"], expected, rel_tol=1e-9)
     assert body["prediction"] == int(expected > 0.5)
@@ -89,7 +89,7 @@ def test_feedback_is_stored_before_the_answer(http: httpx.Client, api: ApiServer
     store = FeedbackStore(api.settings.prod_data_path)
     before = store.count()
     profile = _profile(Physical_Activity=777.0)
-    answer = http.post("/feedback", json={"features": profile, "prediction": 1, "actual": 0})
+    answer = predict_and_feed_back(http, profile, 0)
     assert answer.status_code == 200
     body = answer.json()
     assert body == {"status": "ok", "total_feedbacks": before + 1, "retrain_triggered": False}
@@ -97,7 +97,10 @@ def test_feedback_is_stored_before_the_answer(http: httpx.Client, api: ApiServer
     assert len(rows) == before + 1
     last = rows.iloc[-1]
     assert last["Physical_Activity"] == 777.0
-    assert (last["prediction"], last["actual"], last["model_version"]) == (1, 0, "v0001")
+    served = http.post("/predict", json={"features": profile}).json()
+    assert (last["prediction"], last["actual"], last["model_version"]) == (
+        served["prediction"], 0, "v0001"
+    )  # fmt: skip
     assert 0.0 < last["probability"] < 1.0
 
 
@@ -114,7 +117,7 @@ def test_model_info(http: httpx.Client, api: ApiServer) -> None:
     assert info["feedback_total"] == stored
     assert info["feedback_at_training"] == 0
     assert info["feedback_since_training"] == stored
-    http.post("/feedback", json={"features": EXAMPLE, "prediction": 0, "actual": 1})
+    predict_and_feed_back(http, EXAMPLE, 1)
     assert http.get("/model").json()["feedback_since_training"] == stored + 1
 
 
@@ -240,10 +243,8 @@ def test_every_bad_field_is_listed_and_the_first_keeps_the_top_level_fields(
         first["path"],
     )
     assert "4 more" in body["detail"]
-    feedback = http.post(
-        "/feedback", json={"features": _profile(Age=15), "prediction": 2, "actual": None}
-    ).json()
-    assert [e["field"] for e in feedback["errors"]] == ["Age", "prediction", "actual"]
+    feedback = http.post("/feedback", json={"prediction_id": 2, "actual": None}).json()
+    assert [e["field"] for e in feedback["errors"]] == ["prediction_id", "actual"]
     batch = http.post("/predict/batch", json={"instances": [EXAMPLE, _profile(Age=15), 3]}).json()
     assert [e["path"] for e in batch["errors"]] == ["$.instances[1].Age", "$.instances[2]"]
 
@@ -311,7 +312,7 @@ def test_bad_row_in_batch_names_its_index(http: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"prediction": 2}, "prediction"),
+        ({"actual": 2}, "actual"),
         ({"actual": -1}, "actual"),
         ({"actual": True}, "actual"),
         ({"actual": 0.5}, "actual"),
@@ -323,7 +324,11 @@ def test_feedback_labels_must_be_0_or_1(
     http: httpx.Client, api: ApiServer, changes: dict[str, Any], field: str
 ) -> None:
     before = FeedbackStore(api.settings.prod_data_path).count()
-    body = {"features": EXAMPLE, "prediction": 1, "actual": 0, **changes}
+    body = {
+        "prediction_id": http.post("/predict", json={"features": EXAMPLE}).json()["prediction_id"],
+        "actual": 0,
+        **changes,
+    }
     answer = http.post("/feedback", json=body)
     assert answer.status_code == 400
     assert answer.json()["field"] == field
@@ -332,7 +337,14 @@ def test_feedback_labels_must_be_0_or_1(
 
 
 def test_feedback_with_missing_actual(http: httpx.Client) -> None:
-    answer = http.post("/feedback", json={"features": EXAMPLE, "prediction": 1})
+    answer = http.post(
+        "/feedback",
+        json={
+            "prediction_id": http.post("/predict", json={"features": EXAMPLE}).json()[
+                "prediction_id"
+            ]
+        },
+    )
     assert answer.status_code == 400
     assert answer.json()["field"] == "actual"
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from mp_core.stores import feedback_store, retrain_requests
-from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServer, ApiServers
+from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServer, ApiServers, predict_and_feed_back
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -20,10 +20,8 @@ def _hammer_feedback(url: str, start: int, acked: list[int], stop: threading.Eve
     with httpx.Client(base_url=url, timeout=5) as client:
         i = start
         while not stop.is_set():
-            body = {"features": {**EXAMPLE, "Physical_Activity": float(i)}, "prediction": 1,
-                    "actual": 0}  # fmt: skip
             try:
-                answer = client.post("/feedback", json=body)
+                answer = predict_and_feed_back(client, {**EXAMPLE, "Physical_Activity": i}, 0)
             except httpx.HTTPError:
                 return  # the server is gone
             if answer.status_code == 200:
@@ -60,9 +58,7 @@ def test_kill9_during_writes_loses_no_acknowledged_row(
     # Rows whose answer was lost in the kill may be stored too, but nothing else.
     assert len(stored) == len(loaded.frame)
     with httpx.Client(base_url=api.url, timeout=10) as client:
-        answer = client.post(
-            "/feedback", json={"features": EXAMPLE, "prediction": 0, "actual": 0}
-        ).json()
+        answer = predict_and_feed_back(client, EXAMPLE, 0).json()
         assert answer["total_feedbacks"] == len(stored) + 1
 
 

@@ -8,7 +8,7 @@ import httpx
 
 from mp_api.config import DEFAULT_MAX_CONCURRENT
 from mp_core.stores import feedback_store
-from testsupport.api import EXAMPLE, ApiServers
+from testsupport.api import EXAMPLE, ApiServers, apredict_and_feed_back
 
 N = 500
 
@@ -21,13 +21,8 @@ async def _send_all(url: str) -> list[httpx.Response]:
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         return await asyncio.gather(
             *(
-                client.post(
-                    "/feedback",
-                    json={
-                        "features": {**EXAMPLE, "Physical_Activity": float(i)},
-                        "prediction": i % 2,
-                        "actual": (i // 2) % 2,
-                    },
+                apredict_and_feed_back(
+                    client, {**EXAMPLE, "Physical_Activity": float(i)}, (i // 2) % 2
                 )
                 for i in range(N)
             )
@@ -48,11 +43,10 @@ def test_concurrent_feedbacks_are_all_stored_once(
     frame = loaded.frame
     assert len(frame) == N
     assert sorted(frame["Physical_Activity"].astype(int)) == list(range(N))
-    expected = {(i, i % 2, (i // 2) % 2) for i in range(N)}
+    expected = {(i, (i // 2) % 2) for i in range(N)}
     got = set(
         zip(
             frame["Physical_Activity"].astype(int),
-            frame["prediction"],
             frame["actual"],
             strict=True,
         )

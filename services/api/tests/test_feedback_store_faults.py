@@ -9,9 +9,8 @@ import pytest
 
 from mp_core.schema import StudentProfile
 from mp_core.stores.feedback_files import FeedbackRecord, FeedbackStore, format_row
-from testsupport.api import EXAMPLE, ApiServer, ApiServers
+from testsupport.api import EXAMPLE, ApiServer, ApiServers, predict_receipt
 
-FEEDBACK = {"features": EXAMPLE, "prediction": 1, "actual": 0}
 #: Rows already stored: the file is then larger than the server's log, which the file size
 #: limit below must leave writable.
 STORED_ROWS = 2000
@@ -34,8 +33,16 @@ def api(start_api: ApiServers) -> ApiServer:
     return server
 
 
-def _refused_by_every_worker(api: ApiServer, cause: str, **request: object) -> None:
-    answers = api.from_every_worker("POST", "/feedback", json=FEEDBACK, **request)  # type: ignore[arg-type]
+@pytest.fixture
+def feedback(api: ApiServer) -> dict[str, object]:
+    """One receipt's feedback. A failed write cuts the receipt's key with its row, so the same
+    body is refused while the fault lasts and stored as a new row once it is gone."""
+    with httpx.Client(base_url=api.url, timeout=10) as http:
+        return {"prediction_id": predict_receipt(http, EXAMPLE), "actual": 0}
+
+
+def _refused_by_every_worker(api: ApiServer, body: dict[str, object], cause: str) -> None:
+    answers = api.from_every_worker("POST", "/feedback", json=body)
     assert len(answers) == 2
     for answer in answers.values():
         assert answer.status_code == 503, answer.text + api.log()[-4000:]
@@ -51,52 +58,57 @@ def _predictions_still_served(api: ApiServer) -> None:
         assert answer.status_code == 200
 
 
-def _stored_again(api: ApiServer, expected_total: int, **request: object) -> None:
-    answer = httpx.post(api.url + "/feedback", json=FEEDBACK, timeout=10, **request)  # type: ignore[arg-type]
+def _stored_again(api: ApiServer, body: dict[str, object], expected_total: int) -> None:
+    answer = httpx.post(api.url + "/feedback", json=body, timeout=10)
     assert answer.status_code == 200, answer.text
     assert answer.json()["total_feedbacks"] == expected_total
     loaded = FeedbackStore(api.settings.prod_data_path).read()
     assert len(loaded.frame) == expected_total and loaded.bad_lines == {}
 
 
-def test_a_write_cut_short_is_undone_and_answered_503(api: ApiServer) -> None:
+def test_a_write_cut_short_is_undone_and_answered_503(
+    api: ApiServer, feedback: dict[str, object]
+) -> None:
     path = api.settings.prod_data_path
     before = path.read_bytes()
     # Room for a part of one more row only: the write stops there, then fails (EFBIG).
     with api.file_size_limit(len(before) + 40):
-        _refused_by_every_worker(api, "cannot write prod_data.csv: File too large")
+        _refused_by_every_worker(api, feedback, "cannot write prod_data.csv: File too large")
         assert path.read_bytes() == before  # the part that reached the file was cut off
         _predictions_still_served(api)
-    _stored_again(api, STORED_ROWS + 1)
+    _stored_again(api, feedback, STORED_ROWS + 1)
     assert path.read_bytes().startswith(before)
     assert "feedback_store_error" in api.log()
 
 
-def test_an_idempotency_key_written_for_a_failed_row_is_cut_too(api: ApiServer) -> None:
+def test_the_receipt_key_written_for_a_failed_row_is_cut_too(
+    api: ApiServer, feedback: dict[str, object]
+) -> None:
     path = api.settings.prod_data_path
     keys_path = path.with_name(path.stem + ".keys.jsonl")
-    key = {"Idempotency-Key": "row-that-failed"}
     before = path.read_bytes()
     with api.file_size_limit(len(before) + 40):
-        _refused_by_every_worker(api, "File too large", headers=key)
+        _refused_by_every_worker(api, feedback, "File too large")
         assert path.read_bytes() == before
     assert keys_path.read_bytes() == b""  # the key went first (it fit) and was cut with the row
     # The retry is a new row, not a replay of the failed one, and later retries replay it.
-    _stored_again(api, STORED_ROWS + 1, headers=key)
-    _stored_again(api, STORED_ROWS + 1, headers=key)
+    _stored_again(api, feedback, STORED_ROWS + 1)
+    _stored_again(api, feedback, STORED_ROWS + 1)
     assert keys_path.read_bytes().count(b"\n") == 1
 
 
-def test_a_store_file_that_cannot_be_opened_is_answered_503(api: ApiServer) -> None:
+def test_a_store_file_that_cannot_be_opened_is_answered_503(
+    api: ApiServer, feedback: dict[str, object]
+) -> None:
     path = api.settings.prod_data_path
     aside = path.with_name("prod_data.aside")
     path.replace(aside)
     path.mkdir()  # a directory where the file should be: open() fails (even for root)
     try:
-        _refused_by_every_worker(api, "cannot open prod_data.csv: Is a directory")
+        _refused_by_every_worker(api, feedback, "cannot open prod_data.csv: Is a directory")
         _predictions_still_served(api)
         assert httpx.get(api.url + "/health", timeout=10).status_code == 200
     finally:
         path.rmdir()
         aside.replace(path)
-    _stored_again(api, STORED_ROWS + 1)
+    _stored_again(api, feedback, STORED_ROWS + 1)

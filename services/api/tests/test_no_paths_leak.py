@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from mp_api.problems import public_text
-from testsupport.api import EXAMPLE, ApiServers
+from testsupport.api import EXAMPLE, ApiServers, predict_and_feed_back
 
 
 @pytest.mark.parametrize(
@@ -54,9 +54,7 @@ def test_health_model_and_feedback_errors_carry_no_absolute_path(start_api: ApiS
         bodies = {
             "health": health.text,
             "model": http.get("/model").text,
-            "feedback": http.post(
-                "/feedback", json={"features": EXAMPLE, "prediction": 0, "actual": 1}
-            ).text,
+            "feedback": predict_and_feed_back(http, EXAMPLE, 1).text,
         }
     assert "manifest.json" in bodies["health"], bodies["health"]
     assert "prod_data.csv" in bodies["feedback"], bodies["feedback"]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mp_core.stores import feedback_store
-from testsupport.api import EXAMPLE, ApiServers
+from testsupport.api import EXAMPLE, ApiServers, predict_receipt
 from testsupport.postgres import PostgresServer
 
 
@@ -28,16 +28,17 @@ class Stream:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        i = 0
+        i, receipt = 0, None
         with httpx.Client(base_url=self.url, timeout=15) as http:
             while not self.stop.is_set():
-                body = {"features": {**EXAMPLE, "Physical_Activity": float(i)}, "prediction": 1,
-                        "actual": i % 2}  # fmt: skip
-                answer = http.post("/feedback", json=body, headers={"Idempotency-Key": f"row-{i}"})
+                # One receipt per row, sent again after a refusal: stored once either way.
+                receipt = receipt or predict_receipt(http, {**EXAMPLE, "Physical_Activity": i})
+                answer = http.post("/feedback", json={"prediction_id": receipt, "actual": i % 2})
                 self.codes[answer.status_code] += 1
                 if answer.status_code == 200:
                     self.acked.append(i)
                     i += 1
+                    receipt = None
                 else:
                     self.refusals.append(answer.json())
                     time.sleep(0.05)

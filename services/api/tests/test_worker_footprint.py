@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testsupport.api import EXAMPLE, ApiServers
+from testsupport.api import EXAMPLE, ApiServers, predict_and_feed_back
 
 RSS_LIMIT_MB = 150
 
@@ -32,7 +32,7 @@ def test_workers_import_no_sklearn_or_pandas_and_stay_small(
             http.get("/metrics")
         algorithm = http.get("/model").json()["algorithm"]
         assert algorithm == ("logistic_regression" if model == "logistic" else "random_forest")
-        ack = http.post("/feedback", json={"features": EXAMPLE, "prediction": 1, "actual": 1})
+        ack = predict_and_feed_back(http, EXAMPLE, 1)
         assert ack.status_code == 200
     workers = api.worker_pids()
     assert len(workers) == 2

@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 from mp_core.client import MindPulseClient
 from mp_core.ml.synthetic import Drift
 from testsupport.accessibility import serious_violations, text_below, text_contrasts
-from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers
+from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers, client_feedback
 from testsupport.browser import DESKTOP, PHONE, PageRecord, UiServer
 from testsupport.reporting import feedback_lines, write_feedback
 
@@ -371,7 +371,7 @@ def test_phone_width_by_keyboard_passes_the_gate_and_the_total_goes_up(
     api: ApiServer, ui: UiServer, new_page: Any, screenshot_dir: Path
 ) -> None:
     with MindPulseClient(api.url) as client:
-        before = client.feedback(ANSWERS, 1, 0).total_feedbacks
+        before = client_feedback(client, ANSWERS, 0).total_feedbacks
     page, record = open_page(new_page, ui, PHONE)
     check = expect
     gate(page, screenshot_dir, "phone-1-about-you")

@@ -1,6 +1,7 @@
 """Typed httpx client for the MindPulse API (sync and async), used by the UI and the scripts.
 
-Connection errors are retried by the transport; every other failure becomes an exception:
+Connection errors are retried by the transport, and a 429 is waited out (its ``Retry-After``,
+a few times); every other failure becomes an exception:
 
     ApiError                 the API answered with an error status (status, field, rule, detail)
      └── ApiUnavailable      the API cannot be reached, timed out, or has no model (503)
@@ -8,6 +9,8 @@ Connection errors are retried by the transport; every other failure becomes an e
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
@@ -22,6 +25,9 @@ from mp_core.schema import StudentProfile, profile_to_dict
 DEFAULT_BASE_URL: Final = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_RETRIES: Final = 2
+#: On 429, wait the answer's Retry-After (at most MAX_RATE_WAIT seconds) this many times.
+DEFAULT_RATE_LIMIT_WAITS: Final = 3
+MAX_RATE_WAIT: Final = 60.0
 
 T = TypeVar("T")
 ProfileLike = StudentProfile | Mapping[str, Any]
@@ -112,6 +118,17 @@ def _health(response: httpx.Response) -> Health:
     )
 
 
+def _rate_wait(response: httpx.Response) -> float | None:
+    """Seconds a 429 asks to wait (None for any other answer)."""
+    if response.status_code != 429:
+        return None
+    try:
+        seconds = float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        seconds = 1.0
+    return min(max(seconds, 0.0), MAX_RATE_WAIT)
+
+
 def _auth(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
@@ -159,9 +176,12 @@ class _Calls:
         return _Call("POST", "/predict/batch", _decoder(BatchPrediction), json=body)
 
     @staticmethod
-    def feedback(profile: ProfileLike, prediction: int, actual: int) -> _Call[FeedbackAck]:
-        body = {"features": _features(profile), "prediction": prediction, "actual": actual}
-        return _Call("POST", "/feedback", _decoder(FeedbackAck), json=body)
+    def feedback(prediction_id: str, actual: int) -> _Call[FeedbackAck]:
+        body = {"prediction_id": prediction_id, "actual": actual}
+        # The server keys the row on the receipt itself; the header (its mac) tells a proxy
+        # in front that sending this request again is safe.
+        key = {"Idempotency-Key": prediction_id.rsplit(".", 1)[-1][:200] or "receipt"}
+        return _Call("POST", "/feedback", _decoder(FeedbackAck), json=body, headers=key)
 
     @staticmethod
     def model_info() -> _Call[dict[str, Any]]:
@@ -187,9 +207,11 @@ class MindPulseClient:
         retries: int = DEFAULT_RETRIES,
         admin_token: str | None = None,
         transport: httpx.BaseTransport | None = None,
+        rate_limit_waits: int = DEFAULT_RATE_LIMIT_WAITS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.admin_token = admin_token
+        self.rate_limit_waits = rate_limit_waits
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
@@ -206,12 +228,17 @@ class MindPulseClient:
         self._http.close()
 
     def _run(self, call: _Call[T]) -> T:
-        try:
-            response = self._http.request(
-                call.method, call.path, json=call.json, headers=call.headers
-            )
-        except httpx.TransportError as exc:
-            raise _unavailable(self.base_url, exc) from None
+        for attempt in range(self.rate_limit_waits + 1):
+            try:
+                response = self._http.request(
+                    call.method, call.path, json=call.json, headers=call.headers
+                )
+            except httpx.TransportError as exc:
+                raise _unavailable(self.base_url, exc) from None
+            wait = _rate_wait(response)
+            if wait is None or attempt == self.rate_limit_waits:
+                break
+            time.sleep(wait)
         return call.parse(response)
 
     def health(self) -> Health:
@@ -224,8 +251,12 @@ class MindPulseClient:
     def predict_batch(self, profiles: Iterable[ProfileLike]) -> BatchPrediction:
         return self._run(_Calls.predict_batch(profiles))
 
-    def feedback(self, profile: ProfileLike, prediction: int, actual: int) -> FeedbackAck:
-        return self._run(_Calls.feedback(profile, prediction, actual))
+    def feedback(self, prediction_id: str, actual: int) -> FeedbackAck:
+        """Redeem the receipt of an estimate (``Prediction.prediction_id``) with the true class.
+
+        Sending it again is safe: the server stores it once and answers as the first time.
+        """
+        return self._run(_Calls.feedback(prediction_id, actual))
 
     def model_info(self) -> dict[str, Any]:
         return self._run(_Calls.model_info())
@@ -257,9 +288,11 @@ class AsyncMindPulseClient:
         admin_token: str | None = None,
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
+        rate_limit_waits: int = DEFAULT_RATE_LIMIT_WAITS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.admin_token = admin_token
+        self.rate_limit_waits = rate_limit_waits
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout,
@@ -279,12 +312,17 @@ class AsyncMindPulseClient:
         await self._http.aclose()
 
     async def _run(self, call: _Call[T]) -> T:
-        try:
-            response = await self._http.request(
-                call.method, call.path, json=call.json, headers=call.headers
-            )
-        except httpx.TransportError as exc:
-            raise _unavailable(self.base_url, exc) from None
+        for attempt in range(self.rate_limit_waits + 1):
+            try:
+                response = await self._http.request(
+                    call.method, call.path, json=call.json, headers=call.headers
+                )
+            except httpx.TransportError as exc:
+                raise _unavailable(self.base_url, exc) from None
+            wait = _rate_wait(response)
+            if wait is None or attempt == self.rate_limit_waits:
+                break
+            await asyncio.sleep(wait)
         return call.parse(response)
 
     async def health(self) -> Health:
@@ -296,8 +334,8 @@ class AsyncMindPulseClient:
     async def predict_batch(self, profiles: Iterable[ProfileLike]) -> BatchPrediction:
         return await self._run(_Calls.predict_batch(profiles))
 
-    async def feedback(self, profile: ProfileLike, prediction: int, actual: int) -> FeedbackAck:
-        return await self._run(_Calls.feedback(profile, prediction, actual))
+    async def feedback(self, prediction_id: str, actual: int) -> FeedbackAck:
+        return await self._run(_Calls.feedback(prediction_id, actual))
 
     async def model_info(self) -> dict[str, Any]:
         return await self._run(_Calls.model_info())

@@ -22,11 +22,13 @@ EXAMPLE_PROFILE: Final[dict[str, Any]] = {
 
 
 class Prediction(msgspec.Struct, frozen=True):
-    """``POST /predict``: the class, the probability of class 1, and the version that answered."""
+    """``POST /predict``: the class, the probability of class 1, the version that answered, and
+    the signed receipt of this answer that ``POST /feedback`` takes."""
 
     prediction: int
     probability: float
     model_version: str
+    prediction_id: str
 
 
 class BatchPrediction(msgspec.Struct, frozen=True):
@@ -35,6 +37,7 @@ class BatchPrediction(msgspec.Struct, frozen=True):
     predictions: list[int]
     probabilities: list[float]
     model_version: str
+    prediction_ids: list[str]
 
 
 class FeedbackAck(msgspec.Struct, frozen=True):

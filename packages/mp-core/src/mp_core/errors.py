@@ -7,7 +7,8 @@
      ├── CorruptArtifact       a bundle is partial, tampered with or unreadable
      ├── FeedbackStoreError    the feedback file cannot be read or written
      ├── StoreUnavailable      a store's backend (PostgreSQL) cannot be reached right now
-     └── IdempotencyConflict   an Idempotency-Key already names a different feedback
+     ├── IdempotencyConflict   an Idempotency-Key already names a different feedback
+     └── InvalidReceipt        a prediction_id is malformed, altered, foreign or expired
 
 Services map these to their own status codes (the API does so in one exception handler).
 """
@@ -59,3 +60,13 @@ class IdempotencyConflict(MindPulseError, ValueError):
         self.field = field
         self.rule = rule
         super().__init__(f"{field}: {rule}")
+
+
+class InvalidReceipt(MindPulseError, ValueError):
+    """A ``prediction_id`` that is malformed, altered, signed with another key, or expired."""
+
+    def __init__(self, rule: str, detail: str) -> None:
+        self.field = "prediction_id"
+        self.rule = rule
+        self.detail = detail
+        super().__init__(f"prediction_id: {detail}")

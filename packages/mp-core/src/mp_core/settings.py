@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -18,6 +18,7 @@ DEFAULT_PERFORMANCE_DROP = 0.03
 DEFAULT_PERFORMANCE_MIN_ROWS = 500
 DEFAULT_API_PORT = 8080
 DEFAULT_UI_PORT = 8081
+DEFAULT_RECEIPT_MAX_AGE = 7 * 24 * 3600  # seconds a prediction receipt can be fed back
 DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -74,6 +75,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_url: str = f"http://127.0.0.1:{DEFAULT_API_PORT}"
     admin_token: str | None = None  # or ADMIN_TOKEN_FILE
     model_signing_key: str | None = None  # or MODEL_SIGNING_KEY_FILE; None: a per-user key file
+    #: or RECEIPT_KEY_FILE; None: derived from the model signing key (mp_core.receipts)
+    receipt_key: str | None = None
+    receipt_max_age: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_RECEIPT_MAX_AGE
     log_format: Literal["text", "json"] = "text"
     support_resources_file: Path | None = None  # another country's helplines (JSON)
     seed: int = 42

@@ -14,6 +14,9 @@ from mp_core.web.guard import HttpLimits, parse_hosts
 DEFAULT_MAX_BODY_BYTES: Final = 1 << 20  # 1 MiB for /predict and /feedback
 BATCH_BYTES_PER_ROW: Final = 512  # a generous upper bound for one profile as JSON
 DEFAULT_MAX_CONCURRENT: Final = 64  # requests in flight per worker; /predict takes ~1 ms each
+#: Feedbacks per client address and worker: a person sends a few an hour at most.
+DEFAULT_FEEDBACK_RATE_PER_MINUTE: Final = 60
+DEFAULT_FEEDBACK_BURST: Final = 60
 #: prometheus_client's shared-storage folder; ``mindpulse-api serve`` sets it for its workers.
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -22,7 +25,8 @@ Server = Literal["granian", "uvicorn"]
 
 class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     """``API_SERVER``, ``MP_BENCH_CEILING``, ``API_MAX_BODY_BYTES``, ``API_ALLOWED_HOSTS``,
-    ``API_MAX_CONCURRENT``, ``API_WORKER_HEADER``."""
+    ``API_MAX_CONCURRENT``, ``API_WORKER_HEADER``, ``FEEDBACK_RATE_PER_MINUTE`` (0: no limit),
+    ``FEEDBACK_BURST``."""
 
     server: Server = "uvicorn"  # measured faster for /predict (services/api/README.md)
     bench_ceiling: bool = False
@@ -32,6 +36,8 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
     #: Send the answering worker's opaque id in the ``MindPulse-Worker`` header (off: the
     #: public API says nothing about its processes; see mp_api.worker).
     worker_header: bool = False
+    feedback_rate_per_minute: int = DEFAULT_FEEDBACK_RATE_PER_MINUTE
+    feedback_burst: int = DEFAULT_FEEDBACK_BURST
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiConfig:
@@ -47,7 +53,14 @@ class ApiConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError(
                 "environment variable API_MAX_BODY_BYTES: not a whole number"
             ) from None
+        rate = env.get("FEEDBACK_RATE_PER_MINUTE") or str(DEFAULT_FEEDBACK_RATE_PER_MINUTE)
+        if not rate.isascii() or not rate.isdigit():
+            raise ConfigError(
+                "environment variable FEEDBACK_RATE_PER_MINUTE: a whole number (0: no limit)"
+            )
         return cls(
+            feedback_rate_per_minute=int(rate),
+            feedback_burst=env_count(env, "FEEDBACK_BURST", DEFAULT_FEEDBACK_BURST),
             allowed_hosts=parse_hosts(env.get("API_ALLOWED_HOSTS")),
             limits=HttpLimits(
                 max_concurrent=env_count(env, "API_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT)

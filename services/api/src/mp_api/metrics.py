@@ -48,6 +48,10 @@ BATCH_ROWS = Histogram(
     buckets=(1, 10, 100, 1000, 5000, 10000),
 )  # fmt: skip
 FEEDBACKS = Counter("mindpulse_feedback_total", "Feedback rows acknowledged.")
+FEEDBACK_REFUSED = Counter(
+    "mindpulse_feedback_rate_limited_total",
+    "Feedbacks refused with 429 (FEEDBACK_RATE_PER_MINUTE per client address).",
+)
 RETRAINS = Counter(
     "mindpulse_retrains_total",
     "Retrain requests by outcome: requested, or already_waiting (covered by one waiting).",

@@ -22,6 +22,7 @@ from mp_core.errors import (
     FeedbackStoreError,
     IdempotencyConflict,
     InvalidProfile,
+    InvalidReceipt,
     ModelUnavailable,
     StoreUnavailable,
 )
@@ -202,6 +203,8 @@ def problem_for(exc: Exception) -> ApiProblem | None:
     if isinstance(exc, StoreUnavailable):
         log.error("store_unavailable", extra={"error": str(exc)})
         return ApiProblem(503, public_text(f"store unavailable: {exc}"), error="store_unavailable")
+    if isinstance(exc, InvalidReceipt):
+        return ApiProblem(400, str(exc), field=exc.field, rule=exc.rule, path="$.prediction_id")
     if isinstance(exc, IdempotencyConflict):
         return ApiProblem(
             422, str(exc), field=exc.field, rule=exc.rule, error="idempotency_key_reused"

@@ -11,6 +11,7 @@ from mp_api.config import ApiConfig
 from mp_api.registry import ModelRegistry
 from mp_api.worker import new_worker_id
 from mp_core.errors import StoreUnavailable
+from mp_core.receipts import ReceiptSigner
 from mp_core.settings import Settings
 from mp_core.stores import FeedbackRows, RetrainRequests, Stores, open_stores
 
@@ -25,6 +26,7 @@ class Services:
     stores: Stores
     #: This worker's opaque id (mp_api.worker), drawn when the worker builds its app.
     worker_id: str = field(default_factory=new_worker_id)
+    receipts: ReceiptSigner
 
     @property
     def feedback(self) -> FeedbackRows:
@@ -42,6 +44,7 @@ class Services:
             config=config,
             registry=ModelRegistry(stores.models, on_swap=metrics.model_swapped),
             stores=stores,
+            receipts=ReceiptSigner.from_settings(settings),
         )
 
     def start(self) -> None:

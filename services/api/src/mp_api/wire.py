@@ -52,12 +52,26 @@ class BatchRows(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=Fals
     instances: Annotated[list[ProfileRow], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
 
 
-class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """A profile, the class the model predicted for it, and the true class."""
+#: Longest ``prediction_id`` read (a receipt is about 170 characters).
+MAX_RECEIPT_CHARS = 1000
+Receipt = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_RECEIPT_CHARS)]
 
-    features: StudentProfile
-    prediction: Label
+
+class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The receipt ``POST /predict`` returned for an estimate, and the true class."""
+
+    prediction_id: Receipt
     actual: Label
+
+
+class FeedbackBody(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What :class:`FeedbackRequest` is decoded into: the same, plus the fields of the body
+    before receipts, only so that the route can refuse them by name."""
+
+    actual: Label
+    prediction_id: Receipt | None = None
+    features: Any = msgspec.UNSET
+    prediction: Any = msgspec.UNSET
 
 
 class Health(msgspec.Struct, frozen=True):

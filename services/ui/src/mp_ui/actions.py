@@ -94,6 +94,9 @@ class PageActions:
         memory = {
             "features": profile_to_dict(profile),
             "prediction": result.prediction,
+            # The receipt of this estimate: feedback names it, so the server stores the
+            # answers and the prediction it gave, never what the page (or anyone) claims.
+            "prediction_id": result.prediction_id,
             "html": html,
         }
         return Outcome(html, True, memory)
@@ -104,7 +107,7 @@ class PageActions:
         actual: int | None,
         current: Mapping[str, FormValue] | None = None,
     ) -> Outcome:
-        """Send what is actually true for the estimate shown, with the answers that made it.
+        """Send what is actually true for the estimate shown, with that estimate's receipt.
 
         ``current`` is what the form holds now: when it no longer matches those answers (the
         person changed one after the estimate), nothing is sent.
@@ -121,7 +124,7 @@ class PageActions:
                 message_html("Please choose one of the two answers first.", "wait"), False
             )
         try:
-            ack = self.api.feedback(memory["features"], int(memory["prediction"]), int(actual))
+            ack = self.api.feedback(str(memory["prediction_id"]), int(actual))
         except ApiUnavailable as exc:
             log.warning("feedback failed: api unavailable", extra={"reason": str(exc)})
             text = unavailable_text(exc) + " Your feedback was not sent yet; try again shortly."

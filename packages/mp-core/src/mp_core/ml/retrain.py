@@ -60,13 +60,15 @@ class RetrainConfig:
 
 
 def feedback_frame(stores: Stores) -> pd.DataFrame:
-    """Every valid feedback row as features + ``Depression`` (the actual class), oldest first."""
+    """Every valid feedback row as features + ``Depression`` (the actual class) + the served
+    ``prediction`` (for the cap on uncorroborated rows), oldest first."""
     from mp_core.schema import FEATURE_NAMES, TARGET
 
     loaded = stores.feedback.read()
     if loaded.bad_lines:
         log.warning("feedback_bad_rows_skipped", extra={"rows": len(loaded.bad_lines)})
-    frame = loaded.frame[[*FEATURE_NAMES, "actual"]].rename(columns={"actual": TARGET})
+    frame = loaded.frame[[*FEATURE_NAMES, "actual", "prediction"]]
+    frame = frame.rename(columns={"actual": TARGET})
     return frame.reset_index(drop=True)
 
 

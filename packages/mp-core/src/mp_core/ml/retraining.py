@@ -16,6 +16,17 @@ The newest :attr:`RecencyPolicy.holdout_share` of the feedback is held out once 
 feedback is held out and the gate scores on the base dataset's test split, which no model
 trains on.
 
+Uncorroborated feedback is capped. A feedback row is *corroborated* when its true class agrees
+with what the serving model said (its ``prediction``, read by the server from the prediction
+receipt, so no client chooses it); a row that contradicts the model is not, yet. Those rows
+are the only ones that can pull a retrain away from the champion, and the ones a client
+sending false outcomes produces. At most :attr:`RecencyPolicy.max_uncorroborated_share`
+(50 %) of the feedback rows trained on, and of the recent holdout, are uncorroborated; the
+oldest beyond that are left out (a feedback frame without a ``prediction`` column is not
+capped). A real change of the world in which the model is wrong on fewer than half the rows
+is never capped; one where it is wrong more often looks the same as a flood of false outcomes,
+and is learned more slowly.
+
 :func:`gate`, the promotion rule. Champion and challenger are scored on the same held-out rows;
 a paired bootstrap of the difference (challenger minus champion, the rows resampled together,
 :data:`DEFAULT_RESAMPLES` times) gives a one-sided lower bound at :data:`DEFAULT_CONFIDENCE`. The challenger is promoted when
@@ -52,6 +63,7 @@ class RecencyPolicy:
     holdout_share: float = 0.2
     min_recent_holdout: int = 200
     base_test_size: float = 0.2
+    max_uncorroborated_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.base_rows < 1 or self.half_life < 1 or self.window < 1:
@@ -62,6 +74,8 @@ class RecencyPolicy:
             raise ValueError("holdout_share and base_test_size must be between 0 and 1")
         if self.min_recent_holdout < 1:
             raise ValueError("min_recent_holdout must be at least 1")
+        if not 0.0 <= self.max_uncorroborated_share < 1.0:
+            raise ValueError("max_uncorroborated_share must be from 0 to below 1")
 
     def describe(self) -> str:
         """The policy in one sentence, for the status, the manifest and the Model tab."""
@@ -70,7 +84,9 @@ class RecencyPolicy:
             f"much for every {self.half_life:,} newer rows, plus {self.base_rows:,} base rows "
             f"weighing {self.prior_weight:,.0f} feedback rows in all; judged on the newest "
             f"{self.holdout_share:.0%} of feedback once that is {self.min_recent_holdout:,} rows "
-            "or more, on the base test split before"
+            "or more, on the base test split before; at most "
+            f"{self.max_uncorroborated_share:.0%} of the feedback trained on and held out "
+            "contradicts what the model said"
         )
 
 
@@ -91,10 +107,28 @@ def feedback_weights(n_rows: int, half_life: int) -> np.ndarray:
     return np.asarray(0.5 ** (age / half_life))
 
 
+def cap_uncorroborated(feedback: pd.DataFrame, share: float) -> pd.DataFrame:
+    """``feedback`` (oldest first) with the oldest uncorroborated rows left out until they are
+    at most ``share`` of what remains; a frame without ``prediction`` is returned whole."""
+    if "prediction" not in feedback.columns or feedback.empty:
+        return feedback
+    contradicts = (feedback["prediction"] != feedback[TARGET]).to_numpy()
+    agreeing = int((~contradicts).sum())
+    allowed = math.floor(share * agreeing / (1.0 - share) + 1e-9)
+    excess = int(contradicts.sum()) - allowed
+    if excess <= 0:
+        return feedback
+    dropped = np.flatnonzero(contradicts)[:excess]  # the oldest first
+    keep = np.ones(len(feedback), dtype=bool)
+    keep[dropped] = False
+    return feedback.iloc[np.flatnonzero(keep)]
+
+
 def plan_retrain(
     base: pd.DataFrame, feedback: pd.DataFrame, policy: RecencyPolicy, seed: int
 ) -> RetrainPlan:
-    """The training frame of a retrain under ``policy`` (both inputs: features + target)."""
+    """The training frame of a retrain under ``policy`` (both inputs: features + target;
+    feedback may carry the served ``prediction``, which caps uncorroborated rows)."""
     import pandas as pd
 
     from mp_core.ml.training import split_rows
@@ -106,12 +140,19 @@ def plan_retrain(
         train_index = np.sort(rng.choice(train_index, policy.base_rows, replace=False))
     base_sample = base.iloc[train_index]
 
+    share = policy.max_uncorroborated_share
     n_recent = math.ceil(len(feedback) * policy.holdout_share) if len(feedback) else 0
-    on_recent = n_recent >= policy.min_recent_holdout
+    recent = cap_uncorroborated(feedback.iloc[len(feedback) - n_recent :], share)
+    on_recent = n_recent >= policy.min_recent_holdout and len(recent) >= policy.min_recent_holdout
     if not on_recent:
         n_recent = 0
-    learn = feedback.iloc[: len(feedback) - n_recent].tail(policy.window)
-    recent = feedback.iloc[len(feedback) - n_recent :]
+        recent = feedback.iloc[len(feedback) :]
+    window = feedback.iloc[: len(feedback) - n_recent].tail(policy.window)
+    learn = cap_uncorroborated(window, share)
+    left_out = len(window) - len(learn) + n_recent - len(recent)
+    # The served prediction was only needed for the cap: the model trains on features + target.
+    learn = learn.drop(columns="prediction", errors="ignore")
+    recent = recent.drop(columns="prediction", errors="ignore")
     parts = [base_sample, learn, recent] if on_recent else [base_sample, base[base_test], learn]
     frame = pd.concat(parts, ignore_index=True)
 
@@ -142,6 +183,7 @@ def plan_retrain(
             "train": int((~is_test).sum()),
             "holdout": int(is_test.sum()),
             "holdout_feedback": len(recent) if on_recent else 0,
+            "feedback_uncorroborated_left_out": left_out,
         },
     )
 

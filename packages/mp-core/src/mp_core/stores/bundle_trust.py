@@ -151,6 +151,11 @@ class SigningKey:
                 "another MODEL_SIGNING_KEY)"
             )
 
+    def derive(self, label: bytes) -> bytes:
+        """A key of its own for ``label`` (HMAC of the label), so one secret serves several
+        purposes and a mac made for one is never valid for another."""
+        return hmac.new(self._secret(create=True), label, hashlib.sha256).digest()
+
     def _secret(self, *, create: bool, where: str = "") -> bytes:
         if self.secret is not None:
             return self.secret

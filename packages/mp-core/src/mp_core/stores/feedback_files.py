@@ -41,6 +41,8 @@ PROD_COLUMNS: Final[tuple[str, ...]] = (
     "probability",
     "actual",
 )
+#: Keys of feedback stored from a prediction receipt (see mp_core.receipts).
+RECEIPT_KEY_PREFIX: Final = "receipt:"
 _HEADER: Final = (",".join(PROD_COLUMNS) + "\n").encode()
 
 
@@ -84,6 +86,11 @@ def check_same_request(key: str, stored: dict[str, Any], record: FeedbackRecord)
 
 
 def _conflict(key: str, field: str) -> IdempotencyConflict:
+    if key.startswith(RECEIPT_KEY_PREFIX):
+        return IdempotencyConflict(
+            field,
+            "this prediction_id was already fed back with another value; a receipt is used once",
+        )
     return IdempotencyConflict(
         field,
         f"differs from the first request sent with Idempotency-Key {key!r}; "

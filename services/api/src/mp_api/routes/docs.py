@@ -23,7 +23,9 @@ _ERROR_TEXT: Final = {
     409: "Conflict (a retrain request is already waiting, or nothing to roll back to).",
     413: "Body or batch too large.",
     415: "The body must be application/json.",
-    422: "The Idempotency-Key was used before with a different body (the field is named).",
+    422: "The receipt (or Idempotency-Key) was used before with a different body (the field "
+    "is named).",
+    429: "Too many feedbacks from this client address: wait the Retry-After seconds.",
     503: "No model is loaded, or a store (files, PostgreSQL) is unavailable; the reason is given.",
 }
 

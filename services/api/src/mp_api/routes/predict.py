@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from itertools import chain
 from operator import attrgetter
@@ -20,6 +21,7 @@ from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
 from mp_api.wire import BatchRequest, BatchRows, PredictRequest, PredictRow
 from mp_core.contract import BatchPrediction, Prediction
+from mp_core.receipts import ReceiptSigner, new_nonce
 from mp_core.schema import NUMERIC_FEATURES
 from mp_core.scoring.fastpath import CATEGORY_LEVELS, predicted_class
 
@@ -62,6 +64,22 @@ def score_rows(scorer: Any, rows: list[Any]) -> np.ndarray:
     return np.asarray(scorer.score_codes(numeric.reshape(n, _WIDTH), (gender, department)))
 
 
+def batch_receipts(
+    signer: ReceiptSigner,
+    rows: list[Any],
+    predictions: list[int],
+    probabilities: list[float],
+    version: str,
+) -> list[str]:
+    """One receipt per row: one clock reading and one random nonce, the row's index after it."""
+    issue, astuple = signer.issue, msgspec.structs.astuple
+    now, nonce = int(time.time()), new_nonce()
+    return [
+        issue(astuple(row), label, p, version, now, f"{nonce}{i}")
+        for i, (row, label, p) in enumerate(zip(rows, predictions, probabilities, strict=True))
+    ]
+
+
 def _from_bytes(decoder: msgspec.json.Decoder[Any], answer: Callable[[Any], Any]) -> Endpoint:
     """``answer`` as a raw endpoint: decode with ``decoder``, encode the result."""
     decode, encode = decoder.decode, msgspec.json.encode
@@ -78,6 +96,8 @@ def _from_bytes(decoder: msgspec.json.Decoder[Any], answer: Callable[[Any], Any]
 
 def build(services: Services) -> list[HTTPRouteHandler]:
     registry = services.registry
+    issue = services.receipts.issue
+    astuple = msgspec.structs.astuple
     max_batch = services.settings.max_batch
     batch_limit = services.config.batch_body_bytes(max_batch)
 
@@ -86,7 +106,15 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         probability = loaded.scorer.score_profile(data.features)
         label = predicted_class(probability)
         metrics.count_predictions(label, 1)
-        return Prediction(prediction=label, probability=probability, model_version=loaded.version)
+        receipt = issue(
+            astuple(data.features), label, probability, loaded.version, int(time.time())
+        )
+        return Prediction(
+            prediction=label,
+            probability=probability,
+            model_version=loaded.version,
+            prediction_id=receipt,
+        )
 
     def answer_batch(data: BatchRows) -> BatchPrediction:
         rows = data.instances
@@ -104,10 +132,14 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         positives = int(labels.sum())
         metrics.count_predictions(positives, len(rows))
         metrics.BATCH_ROWS.observe(len(rows))
+        predictions, probabilities = labels.tolist(), probability.tolist()
         return BatchPrediction(
-            predictions=labels.tolist(),
-            probabilities=probability.tolist(),
+            predictions=predictions,
+            probabilities=probabilities,
             model_version=loaded.version,
+            prediction_ids=batch_receipts(
+                services.receipts, rows, predictions, probabilities, loaded.version
+            ),
         )
 
     # The typed handlers document the routes (OpenAPI) and hold their settings; the raw route
@@ -124,7 +156,11 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         return_dto=None,
         status_code=200,
         summary="Predict depression risk for one student",
-        description="Educational estimate, not a diagnosis.",
+        description=(
+            "Educational estimate, not a diagnosis. prediction_id is a signed receipt of this "
+            "answer: send it to POST /feedback with the true class (once, within "
+            "RECEIPT_MAX_AGE)."
+        ),
         responses=error_responses(400, 413, 415, 503),
         tags=["predict"],
         middleware=[serve_one],
@@ -141,7 +177,8 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         summary=f"Predict for up to {max_batch} students at once",
         description=(
             f"At most MAX_BATCH ({max_batch}) rows: more is answered with 413. "
-            "Educational estimates, not diagnoses."
+            "Educational estimates, not diagnoses. prediction_ids: one receipt per row, "
+            "in order, for POST /feedback."
         ),
         responses=error_responses(400, 413, 415, 503),
         tags=["predict"],

@@ -1,0 +1,189 @@
+"""Prediction receipts: what ``/predict`` answered, signed by the server, redeemed by ``/feedback``.
+
+A receipt is ``r1.<payload>.<mac>``: the payload is the compact JSON array
+``[issued_at, model_version, prediction, probability, [nine feature values], nonce]`` in
+base64url (the random nonce tells apart two identical answers given in the same second),
+and the mac is HMAC-SHA256 over ``r1.<payload>`` with the receipt key, also base64url. The
+server that takes the feedback reads the features, the prediction, the probability and the
+model version from the receipt, so a client can only say what the true class was, and only for
+an estimate the service really gave, once, within :data:`DEFAULT_MAX_AGE` seconds.
+
+The key is ``RECEIPT_KEY`` (or ``RECEIPT_KEY_FILE``) when set; otherwise it is derived from the
+model signing key with a label of its own, so every replica that can load the models (they all
+hold that key) checks receipts issued by the others, and a receipt mac is never a manifest
+signature. Stateless: nothing is stored until the feedback, whose row then carries the
+receipt's mac as its idempotency key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
+
+from mp_core.errors import InvalidReceipt
+from mp_core.schema import FEATURE_NAMES, StudentProfile, profile_from_mapping
+from mp_core.settings import ConfigError
+from mp_core.stores.feedback_files import RECEIPT_KEY_PREFIX
+
+if TYPE_CHECKING:
+    from mp_core.settings import Settings
+
+PREFIX: Final = "r1."
+_PREFIX_BYTES: Final = PREFIX.encode("ascii")
+DEFAULT_MAX_AGE: Final = 7 * 24 * 3600  # RECEIPT_MAX_AGE, seconds: a week to learn the outcome
+#: Clock difference between replicas tolerated for a receipt issued "in the future".
+CLOCK_SKEW: Final = 60
+MIN_KEY_CHARS: Final = 32
+#: Label of the key derived from the model signing key (domain separation).
+DERIVATION_LABEL: Final = b"mindpulse prediction receipt v1"
+#: Longest receipt accepted: nine features, a version and a float never come near it.
+MAX_CHARS: Final = 1000
+
+_encode = msgspec.json.encode
+_Payload = tuple[int, str, int, float, tuple[Any, ...], str]
+_decode_payload = msgspec.json.Decoder(tuple[int, str, int, float, list[Any], str])
+
+
+def new_nonce() -> str:
+    """72 random bits; a batch appends each row's index to one of these."""
+    return _b64(os.urandom(9))
+
+
+class Receipt(msgspec.Struct, frozen=True, kw_only=True):
+    """What a receipt says the service answered, and when."""
+
+    profile: StudentProfile
+    prediction: int
+    probability: float
+    model_version: str
+    issued_at: int
+    mac: str  # the receipt's own id: its idempotency key when redeemed
+
+    @property
+    def idempotency_key(self) -> str:
+        return RECEIPT_KEY_PREFIX + self.mac
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class ReceiptSigner:
+    """Issues and checks receipts with one key (``key`` bytes, at least 32 of them)."""
+
+    def __init__(self, key: bytes, *, max_age: int = DEFAULT_MAX_AGE) -> None:
+        if len(key) < MIN_KEY_CHARS:
+            raise ConfigError(f"receipt key: at least {MIN_KEY_CHARS} bytes")
+        # Keyed once; each mac copies it (faster than hmac.digest for a 1,000-row batch).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        self.max_age = max_age
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReceiptSigner:
+        """``RECEIPT_KEY`` when set; otherwise derived from the model signing key."""
+        if settings.receipt_key is not None:
+            if len(settings.receipt_key) < MIN_KEY_CHARS:
+                raise ConfigError(
+                    f"environment variable RECEIPT_KEY: at least {MIN_KEY_CHARS} characters "
+                    '(make one with `python -c "import secrets; print(secrets.token_urlsafe(32))"`)'
+                )
+            key = settings.receipt_key.encode()
+        else:
+            from mp_core.stores.bundle_trust import SigningKey
+
+            signing = (
+                SigningKey.from_settings(settings)
+                if settings.model_signing_key is not None
+                else SigningKey.from_env()
+            )
+            key = signing.derive(DERIVATION_LABEL)
+        return cls(key, max_age=settings.receipt_max_age)
+
+    def _mac(self, signed: bytes) -> bytes:
+        keyed = self._keyed.copy()
+        keyed.update(signed)
+        return base64.urlsafe_b64encode(keyed.digest()).rstrip(b"=")
+
+    def issue(
+        self,
+        values: Sequence[Any],
+        prediction: int,
+        probability: float,
+        model_version: str,
+        issued_at: int,
+        nonce: str | None = None,
+    ) -> str:
+        """The receipt of one answer; ``values`` are the nine features in schema order, and
+        ``nonce`` must differ between answers (default: :func:`new_nonce`)."""
+        payload: _Payload = (
+            issued_at,
+            model_version,
+            prediction,
+            probability,
+            tuple(values),
+            nonce or new_nonce(),
+        )
+        signed = _PREFIX_BYTES + base64.urlsafe_b64encode(_encode(payload)).rstrip(b"=")
+        return (signed + b"." + self._mac(signed)).decode("ascii")
+
+    def redeem(self, token: str, now: float) -> Receipt:
+        """The receipt ``token`` stands for, or :class:`InvalidReceipt` saying which rule fails."""
+        signed, dot, mac = token.rpartition(".")
+        if (
+            len(token) > MAX_CHARS
+            or not dot
+            or not signed.startswith(PREFIX)
+            or not token.isascii()
+        ):
+            raise InvalidReceipt(
+                "a receipt returned by POST /predict",
+                "not a receipt: send the prediction_id that POST /predict returned",
+            )
+        if not hmac.compare_digest(mac.encode("ascii"), self._mac(signed.encode("ascii"))):
+            raise InvalidReceipt(
+                "signed by this service",
+                "the signature does not match: the receipt was altered, or issued by another "
+                "deployment (another RECEIPT_KEY or signing key)",
+            )
+        try:
+            issued_at, version, prediction, probability, values, _ = _decode_payload.decode(
+                _unb64(signed.removeprefix(PREFIX))
+            )
+            profile = profile_from_mapping(dict(zip(FEATURE_NAMES, values, strict=True)))
+        except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
+            # Signed by our key yet unreadable: a receipt format this version does not know.
+            raise InvalidReceipt(
+                "a receipt returned by POST /predict",
+                "a receipt this server cannot read (issued by another version?)",
+            ) from None
+        age = now - issued_at
+        if age > self.max_age:
+            raise InvalidReceipt(
+                f"used within RECEIPT_MAX_AGE ({self.max_age} s) of the prediction",
+                f"expired: issued {math.floor(age)} s ago, receipts are accepted for "
+                f"{self.max_age} s (RECEIPT_MAX_AGE)",
+            )
+        if age < -CLOCK_SKEW:
+            raise InvalidReceipt(
+                "issued in the past",
+                f"issued {math.ceil(-age)} s in the future: the servers' clocks disagree",
+            )
+        return Receipt(
+            profile=profile,
+            prediction=prediction,
+            probability=probability,
+            model_version=version,
+            issued_at=issued_at,
+            mac=mac,
+        )
