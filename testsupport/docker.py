@@ -288,13 +288,13 @@ class ComposeStack:
         command = ["docker", "ps", "-aq"] if kind == "container" else ["docker", kind, "ls", "-q"]
         return run([*command, "--filter", label], timeout=30).stdout.split()
 
-    def keep_logs(self) -> Path:
+    def keep_logs(self, label: str = "end") -> Path:
         """Every service's log, timestamped, where CI keeps test artifacts (read after a failure)."""
         folder = Path(os.environ.get("MP_TEST_ARTIFACTS") or REPO_ROOT / "test-results")
         folder.mkdir(parents=True, exist_ok=True)
         every_profile = [arg for name in PROFILES for arg in ("--profile", name)]
         out = self.compose(*every_profile, "logs", "--no-color", "--timestamps", check=False)
-        path = folder / f"{self.project}.log"
+        path = folder / f"{self.project}-{label}.log"
         path.write_text(out.stdout + out.stderr)
         return path
 

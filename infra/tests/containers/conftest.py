@@ -13,6 +13,7 @@ What the trainer service must have done before the API may start lives here only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -81,7 +82,8 @@ def optional_stack(
     compose_images: BuiltImages, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ComposeStack]:
     base = tmp_path_factory.mktemp("optional-stack")
-    settings = {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
+    # As in the core stack: every challenger is promoted, so champion moves on each retrain.
+    settings = {"MLFLOW_TRACKING_URI": "http://mlflow:5000", "PROMOTION_TOLERANCE": "1.0"}
     profiles = ("tracking", "orchestration")
     project = f"mptest-optional-{os.getpid()}"
     with compose_stack(base, project, profiles=profiles, settings=settings) as stack:
@@ -111,3 +113,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.timeout(CONTAINER_TEST_TIMEOUT))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test keeps the logs of the stacks it used, as they were when it failed."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, ComposeStack):
+            with contextlib.suppress(Exception):
+                value.keep_logs(item.name)

@@ -24,9 +24,9 @@ class Services:
     config: ApiConfig
     registry: ModelRegistry
     stores: Stores
+    receipts: ReceiptSigner
     #: This worker's opaque id (mp_api.worker), drawn when the worker builds its app.
     worker_id: str = field(default_factory=new_worker_id)
-    receipts: ReceiptSigner
 
     @property
     def feedback(self) -> FeedbackRows:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from mp_core.client import ApiError, ApiUnavailable, MindPulseClient
 from mp_core.errors import InvalidProfile
 from mp_core.schema import SPECS_BY_NAME, profile_to_dict
@@ -52,8 +54,11 @@ class PageActions:
     def __init__(self, config: UiConfig) -> None:
         self.config = config
         self.api = MindPulseClient(config.api_url, timeout=config.api_timeout)
-        # Health checks must be quick and must not pile up retries while the API is down.
-        self.probe = MindPulseClient(config.api_url, timeout=config.health_timeout, retries=0)
+        # Health checks must be quick and must not pile up retries while the API is down. Each
+        # opens its own connection: one check every few seconds gains nothing from keep-alive,
+        # and a connection kept across an API restart can only fail the next check.
+        fresh = httpx.HTTPTransport(retries=0, limits=httpx.Limits(max_keepalive_connections=0))
+        self.probe = MindPulseClient(config.api_url, timeout=config.health_timeout, transport=fresh)
 
     def close(self) -> None:
         self.api.close()
