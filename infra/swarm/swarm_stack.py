@@ -51,12 +51,17 @@ class SwarmError(Exception):
 
 
 def docker(
-    *args: str, timeout: float = 120, check: bool = True, env: Mapping[str, str] | None = None
+    *args: str,
+    timeout: float = 120,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``docker ARGS``, captured; a failure raises with the command and its last output."""
     command = ["docker", *args]
     completed = subprocess.run(
         command,
+        input=input_text,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -251,6 +256,8 @@ def build_images(versions: Mapping[str, str]) -> None:
         log(f"{script}")
         subprocess.run([str(REPO_ROOT / script)], check=True, cwd=REPO_ROOT, env=env)
     compose = ["docker", "compose", "-f", "infra/compose/compose.yaml", "--profile", "reporting"]
+    if env.get("MP_CA_BUNDLE"):  # a TLS-intercepting proxy's CA, for the builds' downloads only
+        compose[4:4] = ["-f", "infra/compose/compose.ca.yaml"]
     log("building " + ", ".join(COMPOSE_SERVICES) + " (cached layers are reused)")
     subprocess.run(
         [*compose, "build", *COMPOSE_SERVICES], check=True, cwd=REPO_ROOT, env=env,

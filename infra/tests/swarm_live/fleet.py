@@ -1,0 +1,180 @@
+"""Traffic the Swarm tests send through the stack's proxy on 127.0.0.1, and what they read back.
+
+Every load here is bounded: a fixed number of requests, or a background load that stops when the
+test says so or after ``MAX_LOAD_SECONDS`` at the latest. PostgreSQL is read with ``psql`` inside
+its own container (it publishes no port).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from infra.swarm.swarm_stack import SwarmStack, docker
+from mp_core.contract import EXAMPLE_PROFILE
+
+MAX_LOAD_SECONDS = 300.0
+SERVED_BY = "x-served-by"
+
+
+def profile(marker: int) -> dict[str, Any]:
+    """The example profile, made distinct by ``Physical_Activity`` minutes (0 to 10,080)."""
+    return {**EXAMPLE_PROFILE, "Physical_Activity": float(marker % 10_080)}
+
+
+def feedback_body(marker: int) -> dict[str, Any]:
+    return {"features": profile(marker), "prediction": marker % 2, "actual": 1 - marker % 2}
+
+
+def psql(stack: SwarmStack, sql: str) -> str:
+    """``sql``'s result (unaligned, tuples only) from the stack's PostgreSQL."""
+    (container,) = stack.containers("postgresql")
+    command = ["exec", container, "psql", "-U", "mindpulse", "-d", "mindpulse", "-tAc", sql]
+    return docker(*command, timeout=60).stdout.strip()
+
+
+def feedback_rows(stack: SwarmStack, key_prefix: str | None = None) -> tuple[int, int]:
+    """(rows, distinct idempotency keys) of the feedback table, of the keys with ``key_prefix``."""
+    where = "" if key_prefix is None else f" WHERE idempotency_key LIKE '{key_prefix}%'"
+    rows, keys = psql(
+        stack, f"SELECT count(*), count(DISTINCT idempotency_key) FROM feedback{where}"
+    )
+    return int(rows), int(keys)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One finished request: when (monotonic and wall clock), status, the replica, the body."""
+
+    at: float
+    wall: float
+    status: int
+    served_by: str
+    body: dict[str, Any]
+
+
+async def _post(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], key: str | None
+) -> Answer:
+    headers = {} if key is None else {"Idempotency-Key": key}
+    response = await client.post(path, json=body, headers=headers)
+    payload = (
+        response.json()
+        if response.headers.get("content-type", "").startswith("application/json")
+        else {}
+    )
+    return Answer(
+        time.monotonic(), time.time(), response.status_code,
+        response.headers.get(SERVED_BY, ""), payload,
+    )  # fmt: skip
+
+
+async def _feedbacks(
+    url: str, markers: range, concurrency: int, key_prefix: str | None, attempts: int
+) -> list[Answer]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def one(marker: int) -> Answer:
+            key = None if key_prefix is None else f"{key_prefix}{marker}"
+            last: Exception | Answer | None = None
+            for _ in range(attempts):  # a retry carries the same key: stored at most once
+                try:
+                    answer = await _post(client, "/feedback", feedback_body(marker), key)
+                except httpx.HTTPError as exc:
+                    last = exc
+                else:
+                    if answer.status == 200:
+                        return answer
+                    last = answer
+                await asyncio.sleep(0.5)
+            raise AssertionError(f"feedback {marker}: not acknowledged in {attempts} tries: {last}")
+
+        return list(await asyncio.gather(*(one(m) for m in markers)))
+
+
+def send_feedbacks(
+    url: str, markers: range, *, concurrency: int, key_prefix: str | None = None, attempts: int = 1
+) -> list[Answer]:
+    """One acknowledged feedback per marker, ``concurrency`` in flight at once."""
+    return asyncio.run(_feedbacks(url, markers, concurrency, key_prefix, attempts))
+
+
+@dataclass
+class PredictLoad:
+    """Steady ``/predict`` traffic from ``clients`` threads until :meth:`stop` (or the bound)."""
+
+    url: str
+    clients: int = 4
+    answers: list[Answer] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __enter__(self) -> PredictLoad:
+        for number in range(self.clients):
+            thread = threading.Thread(target=self._run, args=(number,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=90)
+
+    def _run(self, number: int) -> None:
+        deadline = time.monotonic() + MAX_LOAD_SECONDS
+        body = {"features": profile(number)}
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                try:
+                    response = client.post("/predict", json=body)
+                except httpx.HTTPError as exc:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if response.status_code != 200:
+                    self.failures.append(f"{response.status_code}: {response.text[:200]}")
+                    continue
+                served_by = response.headers.get(SERVED_BY, "")
+                answer = Answer(time.monotonic(), time.time(), 200, served_by, response.json())
+                self.answers.append(answer)
+                time.sleep(0.01)
+
+
+def task_containers(stack: SwarmStack, service: str) -> dict[str, str]:
+    """``container id -> image`` of the service's running containers."""
+    found = {}
+    for container in stack.containers(service):
+        image = docker("inspect", "--format", "{{.Config.Image}}", container).stdout.strip()
+        found[container] = image
+    return found
+
+
+def update_state(stack: SwarmStack, service: str) -> str:
+    """The service's UpdateStatus.State (``updating``, ``completed``, ``rollback_completed``, ...)."""
+    out = docker(
+        "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+        stack.service(service),
+    ).stdout  # fmt: skip
+    return out.strip()
+
+
+def wait_until(predicate: Any, timeout: float, what: str, interval: float = 1.0) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")
