@@ -244,9 +244,14 @@ class SwarmStack:
                 break
             time.sleep(1)
         self.remove_secrets()
-        if volumes:
-            for volume in docker("volume", "ls", "-q", "--filter", label).stdout.split():
+        # A volume stays in use for a moment after its container is gone: try until it goes.
+        while volumes and time.monotonic() < deadline:
+            left = docker("volume", "ls", "-q", "--filter", label).stdout.split()
+            if not left:
+                break
+            for volume in left:
                 docker("volume", "rm", volume, check=False)
+            time.sleep(1)
 
 
 def build_images(versions: Mapping[str, str]) -> None:

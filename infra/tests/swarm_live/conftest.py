@@ -52,7 +52,9 @@ def one_node_swarm() -> Iterator[None]:
     labelled = False
     try:
         if swarm.node_labels().get(swarm.DATABASE_LABEL) != "true":
-            swarm.docker("node", "update", "--label-add", f"{swarm.DATABASE_LABEL}=true", "self")
+            swarm.docker(
+                "node", "update", "--label-add", f"{swarm.DATABASE_LABEL}=true", swarm.node_id()
+            )
             labelled = True
         yield
     finally:
@@ -61,7 +63,9 @@ def one_node_swarm() -> Iterator[None]:
             if not bridge_before and _network_exists(GWBRIDGE):
                 swarm.docker("network", "rm", GWBRIDGE, check=False)
         elif labelled:
-            swarm.docker("node", "update", "--label-rm", swarm.DATABASE_LABEL, "self", check=False)
+            swarm.docker(
+                "node", "update", "--label-rm", swarm.DATABASE_LABEL, swarm.node_id(), check=False
+            )
 
 
 def keep_service_logs(stack: swarm.SwarmStack) -> None:

@@ -7,9 +7,9 @@ its own container (it publishes no port).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +41,8 @@ def psql(stack: SwarmStack, sql: str) -> str:
 def feedback_rows(stack: SwarmStack, key_prefix: str | None = None) -> tuple[int, int]:
     """(rows, distinct idempotency keys) of the feedback table, of the keys with ``key_prefix``."""
     where = "" if key_prefix is None else f" WHERE idempotency_key LIKE '{key_prefix}%'"
-    rows, keys = psql(
-        stack, f"SELECT count(*), count(DISTINCT idempotency_key) FROM feedback{where}"
-    )
+    sql = f"SELECT count(*), count(DISTINCT idempotency_key) FROM feedback{where}"
+    rows, keys = psql(stack, sql).split("|")
     return int(rows), int(keys)
 
 
@@ -58,51 +57,47 @@ class Answer:
     body: dict[str, Any]
 
 
-async def _post(
-    client: httpx.AsyncClient, path: str, body: dict[str, Any], key: str | None
-) -> Answer:
+def _post(client: httpx.Client, path: str, body: dict[str, Any], key: str | None) -> Answer:
     headers = {} if key is None else {"Idempotency-Key": key}
-    response = await client.post(path, json=body, headers=headers)
-    payload = (
-        response.json()
-        if response.headers.get("content-type", "").startswith("application/json")
-        else {}
-    )
-    return Answer(
-        time.monotonic(), time.time(), response.status_code,
-        response.headers.get(SERVED_BY, ""), payload,
-    )  # fmt: skip
-
-
-async def _feedbacks(
-    url: str, markers: range, concurrency: int, key_prefix: str | None, attempts: int
-) -> list[Answer]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-
-        async def one(marker: int) -> Answer:
-            key = None if key_prefix is None else f"{key_prefix}{marker}"
-            last: Exception | Answer | None = None
-            for _ in range(attempts):  # a retry carries the same key: stored at most once
-                try:
-                    answer = await _post(client, "/feedback", feedback_body(marker), key)
-                except httpx.HTTPError as exc:
-                    last = exc
-                else:
-                    if answer.status == 200:
-                        return answer
-                    last = answer
-                await asyncio.sleep(0.5)
-            raise AssertionError(f"feedback {marker}: not acknowledged in {attempts} tries: {last}")
-
-        return list(await asyncio.gather(*(one(m) for m in markers)))
+    response = client.post(path, json=body, headers=headers)
+    is_json = response.headers.get("content-type", "").startswith("application/json")
+    served_by = response.headers.get(SERVED_BY, "")
+    body = response.json() if is_json else {}
+    return Answer(time.monotonic(), time.time(), response.status_code, served_by, body)
 
 
 def send_feedbacks(
     url: str, markers: range, *, concurrency: int, key_prefix: str | None = None, attempts: int = 1
 ) -> list[Answer]:
-    """One acknowledged feedback per marker, ``concurrency`` in flight at once."""
-    return asyncio.run(_feedbacks(url, markers, concurrency, key_prefix, attempts))
+    """One acknowledged feedback per marker, from ``concurrency`` threads at once (each its own
+    connection); a retry carries the same Idempotency-Key, so it is stored at most once."""
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def one(marker: int) -> Answer:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(base_url=url, timeout=60)
+            clients.append(local.client)
+        key = None if key_prefix is None else f"{key_prefix}{marker}"
+        last: Exception | Answer | None = None
+        for _ in range(attempts):
+            try:
+                answer = _post(local.client, "/feedback", feedback_body(marker), key)
+            except httpx.HTTPError as exc:
+                last = exc
+            else:
+                if answer.status == 200:
+                    return answer
+                last = answer
+            time.sleep(0.5)
+        raise AssertionError(f"feedback {marker}: not acknowledged in {attempts} tries: {last}")
+
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            return list(pool.map(one, markers))
+    finally:
+        for client in clients:
+            client.close()
 
 
 @dataclass
