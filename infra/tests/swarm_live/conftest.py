@@ -107,6 +107,12 @@ def swarm_stack(
             with contextlib.suppress(Exception):
                 keep_service_logs(stack)
             stack.remove(volumes=True)
+            # Tags the tests made under the stack's name (a task's container may have held one).
+            for image in swarm.docker(
+                "images", "--format", "{{.Repository}}:{{.Tag}}"
+            ).stdout.split():
+                if image.startswith(f"{STACK_NAME}/"):
+                    swarm.docker("image", "rm", image, check=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -106,6 +106,8 @@ class PredictLoad:
 
     url: str
     clients: int = 4
+    #: Seconds each client waits between requests (a steady load that leaves CPU to the rest).
+    pause: float = 0.01
     answers: list[Answer] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -142,7 +144,7 @@ class PredictLoad:
                 served_by = response.headers.get(SERVED_BY, "")
                 answer = Answer(time.monotonic(), time.time(), 200, served_by, response.json())
                 self.answers.append(answer)
-                time.sleep(0.01)
+                time.sleep(self.pause)
 
 
 def task_containers(stack: SwarmStack, service: str) -> dict[str, str]:

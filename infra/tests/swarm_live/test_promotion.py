@@ -32,7 +32,7 @@ def one_off_training(stack: SwarmStack, secrets: Path) -> str:
         "--env", "DATABASE_URL_FILE=/run/secrets/database_url",
         "--env", "MODEL_SIGNING_KEY_FILE=/run/secrets/model_signing_key",
         "--env", "DATA_DIR=/tmp/data", "--env", "HOME=/tmp",
-        image, "train", "--rows", "3000", "--json",
+        image, "train", "--rows", "3000", "--candidates", "logistic_regression", "--json",
         timeout=600,
     ).stdout  # fmt: skip
     return str(json.loads(out[out.index("{") :])["version"])
@@ -56,7 +56,8 @@ def test_a_promotion_reaches_every_replica_within_2_s(
 ) -> None:
     old = httpx.get(swarm_stack.api_url + "/health", timeout=10).json()["model_version"]
     secrets = readable_secrets(swarm_stack, tmp_path / "secrets")
-    with PredictLoad(swarm_stack.api_url, clients=6) as load:
+    # About 100 requests a second: each replica answers every few tens of milliseconds.
+    with PredictLoad(swarm_stack.api_url, clients=6, pause=0.05) as load:
         time.sleep(2)
         new = one_off_training(swarm_stack, secrets)
         assert new != old
