@@ -33,29 +33,12 @@ log() { printf 'stand-in-images: %s\n' "$*" >&2; }
 stack=infra/swarm/stack.yaml
 postgres_image=$(sed -n 's/^ *image: *\(postgres:[^ ]*\)$/\1/p' "$stack")
 haproxy_image=$(sed -n 's/^ *image: *\(haproxy:[^ ]*\)$/\1/p' "$stack")
-for pin in postgres_image haproxy_image; do
-  if [ "$(printf '%s\n' "${!pin}" | grep -c .)" != 1 ]; then
-    log "$stack must name one ${pin%_image} image, found: $(echo ${!pin})"
-    exit 1
-  fi
-done
+. infra/compose/pull-or-stand-in.sh
+require_one_pin postgres_image "$stack"
+require_one_pin haproxy_image "$stack"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-
-have_or_pull() {
-  if docker image inspect "$1" >/dev/null 2>&1; then
-    log "$1: present"
-    return 0
-  fi
-  [ "$force_stand_in" = 1 ] && return 1
-  log "$1: pulling"
-  if docker pull --quiet "$1" >"$work/pull.log" 2>&1; then
-    return 0
-  fi
-  log "$1: cannot be pulled ($(tail -n 1 "$work/pull.log")); building a stand-in"
-  return 1
-}
 
 # mmdebstrap of trixie with PACKAGES, extra customize hooks after them; writes $work/NAME.tar.
 debian_rootfs() {
