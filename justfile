@@ -51,6 +51,19 @@ test-containers *args: sync
     .ci/container-tools
     {{uv}} run --frozen pytest -m containers infra/tests/containers {{args}}
 
+# Deploy the Swarm stack (infra/swarm) on a one-node swarm of this machine's Docker engine and run its live tests; leaves the engine as it was.
+test-swarm *args: sync
+    .ci/container-tools
+    {{uv}} run --frozen pytest -m swarm infra/tests/swarm_live {{args}}
+
+# MindPulse on Docker Swarm: build the images, init a one-node swarm if none, secrets from infra/swarm/secrets/, deploy, wait for health.
+swarm-up: sync
+    {{uv}} run --frozen python -m infra.swarm.swarm_stack up
+
+# Remove the Swarm stack and its secrets (volumes stay; --volumes removes them); leaves the swarm only if swarm-up made it.
+swarm-down *args: sync
+    {{uv}} run --frozen python -m infra.swarm.swarm_stack down {{args}}
+
 # Each image's size, its base and what our layers add, next to the original guide's figures (Markdown).
 image-sizes: sync
     {{uv}} run --frozen python infra/compose/image_sizes.py
@@ -106,6 +119,10 @@ bench *args: sync
     # Reporting benchmark (services/reporting/bench): 100,000 reference rows, target < 20 s.
     if [ -f services/reporting/bench/__main__.py ]; then {{uv}} run --frozen --group bench python -m services.reporting.bench || status=$?; fi
     exit $status
+
+# How many API replicas one PostgreSQL serves: one replica's /predict and feedback rates, the database's rows/s, the next bottleneck. [--quick] [--json PATH]
+bench-scale *args: sync
+    {{uv}} run --frozen --group bench python -m services.api.bench --scale --peers none {{args}}
 
 # Serve the API alone on API_PORT with API_WORKERS processes (API_SERVER=granian|uvicorn); `just up` starts it with the UI.
 api *args: sync

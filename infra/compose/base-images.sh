@@ -43,29 +43,12 @@ log() { printf 'base-images: %s\n' "$*" >&2; }
 dockerfiles=(infra/compose/Dockerfile.* infra/mlflow/Dockerfile infra/airflow/Dockerfile)
 python_image=$(sed -n 's/^ARG PYTHON_IMAGE=//p' "${dockerfiles[@]}" | sort -u)
 uv_image=$(sed -n 's/^FROM \(ghcr\.io\/astral-sh\/uv:[^ ]*\) AS uv$/\1/p' "${dockerfiles[@]}" | sort -u)
-for pin in python_image uv_image; do
-  if [ "$(printf '%s\n' "${!pin}" | grep -c .)" != 1 ]; then
-    log "the Dockerfiles must pin one ${pin%_image} base image, found: $(echo ${!pin})"
-    exit 1
-  fi
-done
+. infra/compose/pull-or-stand-in.sh
+require_one_pin python_image "the Dockerfiles"
+require_one_pin uv_image "the Dockerfiles"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-
-have_or_pull() {
-  if docker image inspect "$1" >/dev/null 2>&1; then
-    log "$1: present"
-    return 0
-  fi
-  [ "$force_stand_in" = 1 ] && return 1
-  log "$1: pulling"
-  if docker pull --quiet "$1" >"$work/pull.log" 2>&1; then
-    return 0
-  fi
-  log "$1: cannot be pulled ($(tail -n 1 "$work/pull.log")); building a stand-in"
-  return 1
-}
 
 build_python_stand_in() {
   local image=$1 started=$SECONDS

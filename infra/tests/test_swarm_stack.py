@@ -78,7 +78,7 @@ def test_the_api_is_three_dnsrr_replicas_updated_start_first(services: dict[str,
 
 def test_the_trainer_is_one_worker_stopped_before_replaced(services: dict[str, Any]) -> None:
     trainer = services["trainer"]
-    assert trainer["command"] == ["worker"]
+    assert trainer["command"] == ["worker", "--train-if-missing"]
     assert trainer["deploy"]["replicas"] == 1
     assert trainer["deploy"]["update_config"]["order"] == "stop-first"
 

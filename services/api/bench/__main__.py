@@ -1,6 +1,9 @@
 """``python -m services.api.bench [--quick] [--json PATH] [--peers ...]``: the API benchmark.
 
 With ``--json PATH`` every figure goes to PATH and a plot to PATH with the suffix ``.png``.
+``--scale`` measures only what sizes a fleet: one replica's /predict and feedback rates on
+PostgreSQL and the database's own feedback rows/s, and prints how many replicas one PostgreSQL
+serves (services/api/bench/scale.py).
 
 Exit status: 0 when every target holds, 1 when one fails, 2 when the benchmark could not run.
 """
@@ -22,6 +25,7 @@ from services.api.bench.peer_servers import PEER_NAMES, parse_peers
 from services.api.bench.plot import write_plot
 from services.api.bench.report import as_json
 from services.api.bench.runner import Bench, BenchConfig
+from services.api.bench.scale import measure_scale, render_capacity
 from services.api.bench.servers import ServerError, machine_busy_seconds
 from services.api.bench.stores import measure_stores, render_stores
 from services.api.bench.text_report import render
@@ -58,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--peers",
         default="all",
         help=f"peer model servers to measure: all (default), none, or a comma list of {', '.join(PEER_NAMES)}",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="only the fleet's capacity: replicas one PostgreSQL serves, and the next bottleneck",
     )
     parser.add_argument(
         "--wait-quiet",
@@ -147,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{'trained now' if model.trained_now else 'reused'}"
         )
         bench = Bench(config, model, build_workload(), _say)
+        if args.scale:
+            return _scale(bench, servers[0], seconds, args.json)
         figures = bench.run(primary=servers[0])
         _say("feedback on each store backend (files, PostgreSQL) ...")
         by_store = measure_stores(bench, servers[0])
@@ -183,6 +194,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         plot = write_plot(document, args.json.with_suffix(".png"))
         _say(f"plot written to {plot}")
     return 0 if document["passed"] else 1
+
+
+def _scale(bench: Bench, server_name: str, seconds: int, json_path: Path | None) -> int:
+    _say("capacity: one replica on PostgreSQL, then PostgreSQL alone ...")
+    figures = measure_scale(bench, server_name, float(seconds))
+    shutil.rmtree(bench.run_dir, ignore_errors=True)
+    _say(render_capacity(figures))
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(figures, indent=2) + "\n")
+        _say(f"\nfigures written to {json_path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ so two backends measured minutes apart on a shared machine can still be compared
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 from mp_core.settings import Settings
@@ -20,47 +22,58 @@ from testsupport.postgres import PostgresServer, copy_models
 BACKENDS = ("files", "postgresql")
 
 
-def measure_stores(bench: Bench, server_name: str) -> dict[str, Any]:
-    """``{backend: {predict, feedback, feedback_per_s, feedback_vs_predict}}``."""
-    figures: dict[str, Any] = {}
+@contextlib.contextmanager
+def throwaway_postgres(bench: Bench) -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of Debian's binaries under the run folder, removed afterwards."""
     root = bench.run_dir / "postgres"
     root.mkdir(parents=True, exist_ok=True)
     database = PostgresServer(root)
     database.init()
     database.start()
     try:
-        for backend in BACKENDS:
-            extra: dict[str, str] = {}
-            if backend == "postgresql":
-                url = database.new_database()
-                copy_models(settings_under(bench.model.root), Settings(database_url=url))
-                extra["DATABASE_URL"] = url
-            name = f"stores-{backend}"
-            with running(bench._start_api(name, server_name, extra=extra)) as server:
-                predict = bench._measure(
-                    server, PREDICT_PATH, bench.scripts["predict"], f"{backend}: /predict"
-                )
-                feedback = bench._measure(
-                    server,
-                    FEEDBACK_PATH,
-                    bench.scripts["feedback"],
-                    f"{backend}: /feedback",
-                    warmup_script=bench.scripts["feedback_warmup"],
-                )
-            figures[backend] = {
-                "predict": predict.as_dict(),
-                "feedback": feedback.as_dict(),
-                "feedback_per_s": feedback.requests_per_s,
-                "feedback_vs_predict": (
-                    feedback.requests_per_s / predict.requests_per_s
-                    if predict.requests_per_s
-                    else 0.0
-                ),
-            }
+        yield database
     finally:
         database.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
-    return figures
+
+
+def measure_backend(
+    bench: Bench, server_name: str, backend: str, database: PostgresServer
+) -> dict[str, Any]:
+    """One API worker on ``backend``: /predict, then /feedback, and their ratio."""
+    extra: dict[str, str] = {}
+    if backend == "postgresql":
+        url = database.new_database()
+        copy_models(settings_under(bench.model.root), Settings(database_url=url))
+        extra["DATABASE_URL"] = url
+    name = f"stores-{backend}"
+    with running(bench._start_api(name, server_name, extra=extra)) as server:
+        predict = bench._measure(
+            server, PREDICT_PATH, bench.scripts["predict"], f"{backend}: /predict"
+        )
+        feedback = bench._measure(
+            server,
+            FEEDBACK_PATH,
+            bench.scripts["feedback"],
+            f"{backend}: /feedback",
+            warmup_script=bench.scripts["feedback_warmup"],
+        )
+    return {
+        "predict": predict.as_dict(),
+        "feedback": feedback.as_dict(),
+        "feedback_per_s": feedback.requests_per_s,
+        "feedback_vs_predict": (
+            feedback.requests_per_s / predict.requests_per_s if predict.requests_per_s else 0.0
+        ),
+    }
+
+
+def measure_stores(bench: Bench, server_name: str) -> dict[str, Any]:
+    """``{backend: {predict, feedback, feedback_per_s, feedback_vs_predict}}``."""
+    with throwaway_postgres(bench) as database:
+        return {
+            backend: measure_backend(bench, server_name, backend, database) for backend in BACKENDS
+        }
 
 
 def render_stores(figures: dict[str, Any]) -> str:
