@@ -186,3 +186,31 @@ def test_every_pod_may_resolve_names(overlay: str, k8s_rendered: Rendered) -> No
     for pod in _pods(k8s_rendered[overlay]):
         assert allowed(policies, pod, DNS, 53, "UDP"), pod.name
         assert not allowed(policies, pod, DNS, 80), pod.name
+
+
+#: Who reads which secret file: the signing key signs (trainer) and checks (API, reporting) the
+#: model bundles, and keys the API's prediction receipts, so every replica shares it.
+SECRET_FILES = {
+    "api": {"MODEL_SIGNING_KEY_FILE", "DATABASE_URL_FILE", "ADMIN_TOKEN_FILE"},
+    "trainer": {"MODEL_SIGNING_KEY_FILE", "DATABASE_URL_FILE"},
+    "reporting": {"MODEL_SIGNING_KEY_FILE", "DATABASE_URL_FILE"},
+    "webapp": set(),
+    "postgresql": {"POSTGRES_PASSWORD_FILE"},
+}
+
+
+def test_each_container_reads_exactly_its_secrets_from_mounted_files(
+    workload: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    resource, container = workload
+    files = {e["name"]: e["value"] for e in container.get("env", []) if e["name"].endswith("_FILE")}
+    assert set(files) == SECRET_FILES[container["name"]]
+    mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod_spec(resource)["volumes"]}  # type: ignore[index]
+    for path in files.values():
+        folder, _, name = path.rpartition("/")
+        (volume,) = [volumes[v] for v, mounted in mounts.items() if mounted == folder]
+        sources = volume.get("projected", {}).get("sources", []) or [{"secret": volume["secret"]}]
+        paths = {item["path"] for s in sources for item in s["secret"].get("items", [])}
+        assert name in paths, f"{container['name']}: {path} is not a mounted secret file"
+    assert not [e for e in container.get("env", []) if "valueFrom" in e], "secrets as env values"
