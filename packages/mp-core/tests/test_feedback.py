@@ -7,8 +7,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import msgspec
+import pytest
+
 from mp_core.schema import profile_from_mapping
-from mp_core.stores.feedback_files import PROD_COLUMNS, FeedbackRecord, FeedbackStore
+from mp_core.stores.feedback_files import PROD_COLUMNS, FeedbackRecord, FeedbackStore, format_row
 
 PROFILE = profile_from_mapping(
     {
@@ -120,3 +123,78 @@ def test_every_acknowledged_row_survives_kill_9(tmp_path: Path) -> None:
     assert loaded.bad_lines == {}
     assert len(loaded.frame) >= acknowledged
     assert store.count() == len(loaded.frame)
+
+
+def test_bad_rows_read_with_since_keep_their_line_numbers_in_the_file(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "p.csv")
+    for i in range(6):
+        store.append(record(version=f"v{i:04d}"))
+    lines = store.path.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(
+        b",22,", b",twenty-two,"
+    )  # row 3 is on line 4 (line 1 is the header)
+    lines[6] = b"2026-01-01T00:00:00,v0005,22"  # row 6, line 7: too few fields
+    store.path.write_bytes(b"\n".join(lines))
+
+    assert set(store.read().bad_lines) == {4, 7}
+    assert set(store.read(since=2).bad_lines) == {4, 7}
+    since_four = store.read(since=4)
+    assert set(since_four.bad_lines) == {7}
+    assert since_four.frame["model_version"].tolist() == ["v0004"]
+    assert store.read(since=6).bad_lines == {}
+
+
+def test_a_last_row_without_its_newline_is_cut_then_the_next_row_follows(tmp_path: Path) -> None:
+    """A row is acknowledged only once its newline is on disk, so a row without one is torn."""
+    store = FeedbackStore(tmp_path / "p.csv")
+    store.append(record(version="v0001"))
+    kept = store.path.read_bytes()
+    store.path.write_bytes(kept + format_row(record(version="v0002")).rstrip(b"\n"))
+    assert store.count() == 1
+    assert store.repair() == len(format_row(record(version="v0002"))) - 1
+    assert store.path.read_bytes() == kept
+    assert store.repair() == 0  # nothing more to cut
+    assert store.append(record(version="v0003")) == 2
+    loaded = store.read()
+    assert loaded.frame["model_version"].tolist() == ["v0001", "v0003"]
+    assert loaded.bad_lines == {}
+
+
+def test_a_torn_header_is_cut_to_nothing_and_written_again(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(",".join(PROD_COLUMNS[:4]).encode())  # a crash while the header was written
+    store = FeedbackStore(path)
+    assert store.append(record()) == 1
+    assert path.read_bytes().split(b"\n")[0] == ",".join(PROD_COLUMNS).encode()
+    assert store.read().bad_lines == {}
+    assert len(store.read().frame) == 1
+
+
+@pytest.mark.parametrize("torn", [4095, 4096, 4097, 9000, 3 * 4096])
+@pytest.mark.parametrize("repair_by", ["repair", "append"])
+def test_a_torn_tail_longer_than_one_read_is_cut_whole(
+    tmp_path: Path, torn: int, repair_by: str
+) -> None:
+    """The walk back to the last newline reads 4 KiB at a time: a tail of any length goes."""
+    store = FeedbackStore(tmp_path / "p.csv")
+    for _ in range(3):
+        store.append(record())
+    kept = store.path.read_bytes()
+    with store.path.open("ab") as handle:
+        handle.write(b"x" * torn)
+    if repair_by == "repair":
+        assert store.repair() == torn
+        assert store.path.read_bytes() == kept
+    else:  # the next writer, in a fresh instance, cuts it before writing its own row
+        row = msgspec.structs.replace(record(), timestamp="2026-01-01T00:00:00.000+00:00")
+        assert FeedbackStore(store.path).append(row) == 4
+        assert store.path.read_bytes() == kept + format_row(row)
+    assert store.read().bad_lines == {}
+
+
+@pytest.mark.parametrize("size", [10, 4096, 5000])
+def test_a_file_with_no_newline_at_all_is_cut_to_nothing(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"y" * size)
+    assert FeedbackStore(path).repair() == size
+    assert path.read_bytes() == b""
