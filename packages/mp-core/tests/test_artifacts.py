@@ -1,3 +1,4 @@
+import functools
 import json
 import multiprocessing
 import os
@@ -23,9 +24,15 @@ from mp_core.stores.artifacts_files import ArtifactStore, sha256_file
 from mp_core.stores.bundle_trust import SigningKey
 
 
-@pytest.fixture(scope="module")
-def result() -> TrainingResult:
+@functools.cache
+def _trained() -> TrainingResult:
+    """Trained once per process: the runs of `just mutants`, forked from one, reuse it."""
     return train(generate(3000, 41), TrainConfig(candidates=("logistic_regression",), n_jobs=1))
+
+
+@pytest.fixture
+def result() -> TrainingResult:
+    return _trained()
 
 
 def test_round_trip_gives_the_same_predictions(tmp_path: Path, result: TrainingResult) -> None:
@@ -134,6 +141,7 @@ def test_a_skops_file_with_foreign_types_is_refused(tmp_path: Path, result: Trai
         store.load_bundle(version)
 
 
+@pytest.mark.slow
 def test_a_save_killed_part_way_never_becomes_a_version(tmp_path: Path) -> None:
     """kill -9 while the bundle is being written: no version, the current one stays."""
     script = textwrap.dedent(

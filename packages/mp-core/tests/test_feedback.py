@@ -76,6 +76,7 @@ def _append_many(path: str, n: int) -> None:
         store.append(record())
 
 
+@pytest.mark.slow
 def test_concurrent_writers_in_several_processes_never_tear_rows(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     context = multiprocessing.get_context("spawn")
@@ -91,6 +92,7 @@ def test_concurrent_writers_in_several_processes_never_tear_rows(tmp_path: Path)
     assert FeedbackStore(path).count() == 400
 
 
+@pytest.mark.slow
 def test_every_acknowledged_row_survives_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     script = textwrap.dedent(
