@@ -1,11 +1,14 @@
 import multiprocessing
 import os
+import re
+import resource
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -200,3 +203,35 @@ def test_a_file_with_no_newline_at_all_is_cut_to_nothing(tmp_path: Path, size: i
     path.write_bytes(b"y" * size)
     assert FeedbackStore(path).repair() == size
     assert path.read_bytes() == b""
+
+
+def _append_past_the_file_size_limit(path: str, answers: Any) -> None:
+    """In a child process: the next row only partly fits under RLIMIT_FSIZE."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so the write fails with EFBIG instead
+    limit = Path(path).stat().st_size + 40
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    try:
+        FeedbackStore(Path(path)).append(record())
+    except Exception as exc:
+        answers.put(f"{type(exc).__name__}: {exc}")
+    else:
+        answers.put("stored")
+
+
+def test_a_write_that_fails_part_way_leaves_no_torn_row(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "p.csv")
+    store.append(record())
+    store.append(record())
+    before = store.path.read_bytes()
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    child = context.Process(
+        target=_append_past_the_file_size_limit, args=(str(store.path), answers)
+    )
+    child.start()
+    answer = answers.get(timeout=60)
+    child.join(timeout=60)
+    assert re.fullmatch(r"FeedbackStoreError: cannot write .*p\.csv: File too large", answer)
+    assert store.path.read_bytes() == before  # the part that reached the file was cut back
+    assert store.append(record()) == 3
+    assert store.read().bad_lines == {}

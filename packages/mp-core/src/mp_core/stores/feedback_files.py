@@ -125,7 +125,9 @@ class FeedbackStore:
     def _locked(self) -> Iterator[IO[bytes]]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+b")  # noqa: SIM115 - closed below, after unlocking
+            # Unbuffered: a write that fails leaves no bytes queued to reach the file later
+            # (a buffered file retries them at truncate and close, after the cut).
+            handle = open(self.path, "a+b", buffering=0)  # noqa: SIM115 - closed below
         except OSError as exc:
             raise FeedbackStoreError(f"cannot open {self.path}: {exc.strerror}") from None
         try:
@@ -155,10 +157,7 @@ class FeedbackStore:
                     return Stored(total=known[0], replayed=True)
                 self._write_key_locked(key, count + 1, request_body(record))
             try:
-                if size == 0:
-                    handle.write(_HEADER)
-                handle.write(line)
-                handle.flush()
+                _write_all(handle, _HEADER + line if size == 0 else line)
                 os.fsync(handle.fileno())
             except OSError as exc:
                 # Cut back whatever part of the row reached the file, so nothing torn stays.
@@ -309,3 +308,9 @@ class FeedbackStore:
         self._counted_rows += newlines
         self._counted_bytes = size
         return self._counted_rows
+
+
+def _write_all(handle: IO[bytes], data: bytes) -> None:
+    """Write every byte to an unbuffered file, which may take several short writes."""
+    while data:
+        data = data[handle.write(data) :]
