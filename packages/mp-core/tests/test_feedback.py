@@ -1,3 +1,4 @@
+import json
 import multiprocessing
 import os
 import re
@@ -13,8 +14,16 @@ from typing import Any
 import msgspec
 import pytest
 
+from mp_core.errors import IdempotencyConflict
 from mp_core.schema import profile_from_mapping
-from mp_core.stores.feedback_files import PROD_COLUMNS, FeedbackRecord, FeedbackStore, format_row
+from mp_core.stores.feedback_files import (
+    PROD_COLUMNS,
+    FeedbackRecord,
+    FeedbackStore,
+    Stored,
+    format_row,
+    request_body,
+)
 
 PROFILE = profile_from_mapping(
     {
@@ -235,3 +244,73 @@ def test_a_write_that_fails_part_way_leaves_no_torn_row(tmp_path: Path) -> None:
     assert store.path.read_bytes() == before  # the part that reached the file was cut back
     assert store.append(record()) == 3
     assert store.read().bad_lines == {}
+
+
+def test_a_retry_with_the_same_key_finds_its_row_even_in_a_fresh_instance(
+    tmp_path: Path,
+) -> None:
+    store = FeedbackStore(tmp_path / "p.csv")
+    assert store.add(record(), key="first") == Stored(total=1)
+    assert store.add(record(actual=0), key="second") == Stored(total=2)
+    assert store.add(record(), key="first") == Stored(total=1, replayed=True)
+    fresh = FeedbackStore(store.path)  # reads the keys back from the file
+    assert fresh.add(record(actual=0), key="second") == Stored(total=2, replayed=True)
+    assert fresh.add(record(), key="third") == Stored(total=3)
+    assert fresh.count() == 3
+    keys = [json.loads(line) for line in fresh.keys_path.read_text().splitlines()]
+    assert [(k["key"], k["row"]) for k in keys] == [("first", 1), ("second", 2), ("third", 3)]
+    assert keys[0]["request"] == request_body(record())
+
+
+@pytest.mark.parametrize(
+    ("changed", "field"),
+    [
+        (
+            msgspec.structs.replace(record(), profile=msgspec.structs.replace(PROFILE, CGPA=3.2)),
+            "features.CGPA",
+        ),
+        (msgspec.structs.replace(record(), prediction=0), "prediction"),
+        (record(actual=0), "actual"),
+    ],
+)
+def test_another_body_under_a_known_key_names_the_first_field_that_differs(
+    tmp_path: Path, changed: FeedbackRecord, field: str
+) -> None:
+    store = FeedbackStore(tmp_path / "p.csv")
+    store.add(record(), key="k")
+    with pytest.raises(IdempotencyConflict, match="Idempotency-Key 'k'") as caught:
+        FeedbackStore(store.path).add(changed, key="k")
+    assert caught.value.field == field
+    # What only the server fills in (its version, probability, time) is not the client's body.
+    same = msgspec.structs.replace(record(), probability=0.1, model_version="v0009")
+    assert store.add(same, key="k") == Stored(total=1, replayed=True)
+    assert store.count() == 1
+
+
+def test_a_key_written_before_a_crash_lost_its_row_is_cut_so_the_retry_is_stored(
+    tmp_path: Path,
+) -> None:
+    """The key goes to disk before its row: a crash between the two leaves a key past the end."""
+    store = FeedbackStore(tmp_path / "p.csv")
+    store.add(record(), key="kept")
+    kept = store.keys_path.read_bytes()
+    lost = {"key": "lost", "row": 2, "request": request_body(record(actual=0))}
+    with store.keys_path.open("ab") as keys:
+        keys.write(msgspec.json.encode(lost) + b"\n" + b'{"key": "torn", "ro')
+    fresh = FeedbackStore(store.path)
+    assert fresh.add(record(actual=0), key="lost") == Stored(total=2)  # stored, not "replayed"
+    assert fresh.add(record(), key="kept") == Stored(total=1, replayed=True)
+    entries = fresh.keys_path.read_bytes()
+    assert entries.startswith(kept) and entries.count(b'"lost"') == 1
+    assert b"torn" not in entries
+    assert fresh.read().frame["actual"].tolist() == [1, 0]
+
+
+def test_a_torn_key_line_is_cut_before_the_next_key(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "p.csv")
+    store.add(record(), key="a")
+    with store.keys_path.open("ab") as keys:
+        keys.write(b'{"key": "b", "row": 2, "requ')
+    assert FeedbackStore(store.path).add(record(), key="c") == Stored(total=2)
+    lines = store.keys_path.read_text().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == ["a", "c"]
