@@ -232,7 +232,7 @@ def _save_in_step(root: str, result: TrainingResult, listed: Any, answers: Any) 
         found = real_versions()
         seen.append(found)
         if len(seen) == 1:
-            listed.wait(timeout=120)
+            listed.wait(timeout=30)
         return found
 
     store.versions = versions  # type: ignore[method-assign]
@@ -253,10 +253,10 @@ def test_two_saves_racing_for_a_version_number_both_get_their_own(
     ]
     for saver in savers:
         saver.start()
-    got = [answers.get(timeout=120) for _ in savers]
     for saver in savers:
         saver.join(timeout=60)
         assert saver.exitcode == 0
+    got = [answers.get(timeout=10) for _ in savers]
 
     assert sorted(version for version, _ in got) == ["v0001", "v0002"]
     # Both saw an empty store and aimed at v0001; the loser listed again and took v0002.
