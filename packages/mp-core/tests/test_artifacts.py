@@ -287,6 +287,11 @@ def test_the_history_keeps_the_last_fifty_without_repeats(
     assert pointer["history"] == [v2, *older[:49]]
 
 
+def test_rollback_before_any_promotion_says_to_train(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="no model has been promoted yet: run `just train`"):
+        ArtifactStore(tmp_path).rollback()
+
+
 def test_rollback_skips_versions_whose_folder_was_deleted(
     tmp_path: Path, result: TrainingResult
 ) -> None:
@@ -330,11 +335,14 @@ def test_names_that_are_not_versions_are_refused(
         store.load_scorer()
 
 
-def test_folders_that_are_not_versions_are_not_listed(tmp_path: Path) -> None:
+def test_folders_that_are_not_versions_are_not_listed_and_numbers_sort_as_numbers(
+    tmp_path: Path,
+) -> None:
     versions = tmp_path / "versions"
     for name in [
         "v0002",
         "v10000",
+        "v9999",
         "v0001",
         "v012",
         "v0003.old",
@@ -343,7 +351,7 @@ def test_folders_that_are_not_versions_are_not_listed(tmp_path: Path) -> None:
         "v\u0661\u0662\u0663\u0664",
     ]:
         (versions / name).mkdir(parents=True)
-    assert ArtifactStore(tmp_path).versions() == ["v0001", "v0002", "v10000"]
+    assert ArtifactStore(tmp_path).versions() == ["v0001", "v0002", "v9999", "v10000"]
 
 
 def test_a_manifest_without_its_file_list_is_refused(
