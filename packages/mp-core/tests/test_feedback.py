@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +152,13 @@ def test_bad_rows_read_with_since_keep_their_line_numbers_in_the_file(tmp_path: 
     store.path.write_bytes(b"\n".join(lines))
 
     assert set(store.read().bad_lines) == {4, 7}
+    assert set(store.read(since=1).bad_lines) == {4, 7}
+    assert store.read(since=1).frame["model_version"].tolist() == ["v0001", "v0003", "v0004"]
     assert set(store.read(since=2).bad_lines) == {4, 7}
     since_four = store.read(since=4)
     assert set(since_four.bad_lines) == {7}
     assert since_four.frame["model_version"].tolist() == ["v0004"]
+    assert store.read(since=5).frame.empty  # row 6, the only one after 5, is the bad one
     assert store.read(since=6).bad_lines == {}
 
 
@@ -196,6 +200,8 @@ def test_a_torn_tail_longer_than_one_read_is_cut_whole(
     kept = store.path.read_bytes()
     with store.path.open("ab") as handle:
         handle.write(b"x" * torn)
+    before_repair = store.read()  # readers never look past the last newline
+    assert (len(before_repair.frame), before_repair.bad_lines) == (3, {})
     if repair_by == "repair":
         assert store.repair() == torn
         assert store.path.read_bytes() == kept
@@ -212,6 +218,29 @@ def test_a_file_with_no_newline_at_all_is_cut_to_nothing(tmp_path: Path, size: i
     path.write_bytes(b"y" * size)
     assert FeedbackStore(path).repair() == size
     assert path.read_bytes() == b""
+    assert FeedbackStore(tmp_path / "absent.csv").repair() == 0
+
+
+def test_a_row_gets_a_utc_timestamp_and_plain_newlines(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "p.csv")
+    store.append(record())
+    data = store.path.read_bytes()
+    assert b"\r" not in data
+    stamp = datetime.fromisoformat(data.split(b"\n")[1].split(b",")[0].decode())
+    assert stamp.utcoffset() == timedelta(0)
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 600
+
+
+def test_counting_resumes_and_reads_files_larger_than_one_chunk(tmp_path: Path) -> None:
+    """Rows are counted 1 MiB at a time, then only what was added since."""
+    path = tmp_path / "p.csv"
+    row = format_row(record())
+    rows = (3 << 20) // len(row)  # three chunks and a part
+    path.write_bytes(",".join(PROD_COLUMNS).encode() + b"\n" + row * rows)
+    store = FeedbackStore(path)
+    assert store.count() == rows
+    assert store.append(record()) == rows + 1
+    assert store.count() == rows + 1
 
 
 def _append_past_the_file_size_limit(path: str, answers: Any) -> None:
@@ -253,6 +282,7 @@ def test_a_retry_with_the_same_key_finds_its_row_even_in_a_fresh_instance(
     assert store.add(record(), key="first") == Stored(total=1)
     assert store.add(record(actual=0), key="second") == Stored(total=2)
     assert store.add(record(), key="first") == Stored(total=1, replayed=True)
+    assert store.keys_path == tmp_path / "p.keys.jsonl"
     fresh = FeedbackStore(store.path)  # reads the keys back from the file
     assert fresh.add(record(actual=0), key="second") == Stored(total=2, replayed=True)
     assert fresh.add(record(), key="third") == Stored(total=3)
@@ -278,7 +308,9 @@ def test_another_body_under_a_known_key_names_the_first_field_that_differs(
 ) -> None:
     store = FeedbackStore(tmp_path / "p.csv")
     store.add(record(), key="k")
-    with pytest.raises(IdempotencyConflict, match="Idempotency-Key 'k'") as caught:
+    with pytest.raises(
+        IdempotencyConflict, match="Idempotency-Key 'k'; a retry must repeat"
+    ) as caught:
         FeedbackStore(store.path).add(changed, key="k")
     assert caught.value.field == field
     # What only the server fills in (its version, probability, time) is not the client's body.
