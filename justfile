@@ -147,3 +147,8 @@ drift-check *args: sync
 # The adaptation curve: a real API fed by one world then another (concept, covariate, stationary); JSON + PNG in reports/drift_simulation. [--quick] [--scenario NAME] [--url URL]
 simulate-drift *args: sync
     {{uv}} run --frozen python scripts/simulate_drift.py {{args}}
+
+# Mutation testing (mutmut, not in CI) of the feedback store, the artifact store and the fast path against their own test files; [GLOB] picks mutants, e.g. "mp_core.scoring.fastpath*". Survivors are listed at the end.
+mutants *args: sync
+    cd packages/mp-core && {{uv}} run --frozen --project ../.. --group mutants mutmut run {{args}}
+    cd packages/mp-core && {{uv}} run --frozen --project ../.. --group mutants mutmut results
