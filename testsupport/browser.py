@@ -158,7 +158,19 @@ class PageRecord:
     """What a page asked for and complained about while the test ran."""
 
     requests: list[str] = field(default_factory=list)
+    #: Console messages of type "error", each with the address of the script that wrote it.
     console_errors: list[str] = field(default_factory=list)
+    #: Exceptions the page's scripts raised and nothing caught.
+    page_errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message: Any) -> None:
+        if message.type == "error":
+            where = (message.location or {}).get("url") or "?"
+            self.console_errors.append(f"{message.text} [{where}]")
+
+    def complaints(self) -> list[str]:
+        """Every console error and uncaught page exception."""
+        return [*self.console_errors, *(f"uncaught: {text}" for text in self.page_errors)]
 
     def foreign_hosts(self, allowed: str = "127.0.0.1") -> set[str]:
         """Hosts other than ``allowed`` that the page reached over the network."""
@@ -169,8 +181,10 @@ class PageRecord:
 
 @pytest.fixture
 def new_page(chromium: Any) -> Iterator[Any]:
-    """``new_page(viewport) -> (page, record)``; pages and their contexts close after the test."""
+    """``new_page(viewport) -> (page, record)``; pages and their contexts close after the test,
+    which then fails if any page logged a console error or raised an uncaught exception."""
     contexts: list[Any] = []
+    records: list[PageRecord] = []
 
     def open_page(viewport: dict[str, int] | None = None) -> tuple[Any, PageRecord]:
         context = chromium.new_context(viewport=viewport or DESKTOP)
@@ -179,15 +193,17 @@ def new_page(chromium: Any) -> Iterator[Any]:
         page = context.new_page()
         record = PageRecord()
         page.on("request", lambda request: record.requests.append(request.url))
-        page.on(
-            "console",
-            lambda msg: record.console_errors.append(msg.text) if msg.type == "error" else None,
-        )
+        page.on("console", record.on_console)
+        page.on("pageerror", lambda error: record.page_errors.append(str(error)))
+        records.append(record)
         return page, record
 
     yield open_page
     for context in contexts:
         context.close()
+    # A page that works logs no error: each one is a broken script, request or policy.
+    complaints = [line for record in records for line in record.complaints()]
+    assert complaints == [], "the page reported errors in the browser console"
 
 
 @pytest.fixture
