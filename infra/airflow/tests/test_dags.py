@@ -171,9 +171,7 @@ def test_retrain_dag_asks_for_a_retrain_on_drift_and_waits_for_it(
     assert model_info(api)["retrain"] is None
 
     # 300 rows are far from RETRAIN_MIN_ROWS: only the drift can ask.
-    done = airflow.dags_test("mindpulse_retrain", api, RETRAIN_MIN_ROWS="1000")
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-6000:]
+    output = retrain_dag(airflow, api, min_rows=1000)
     assert DRIFT_CHECK_RAN in output and DRIFT_BRANCH in output
     assert ROWS_BRANCH not in output
     finished(api, output)
@@ -185,9 +183,7 @@ def test_retrain_dag_asks_for_a_retrain_once_enough_rows_came_in(
     post_feedback(api, 40, drift=None, seed=12)
 
     # Exactly RETRAIN_MIN_ROWS rows, no drift: the rows ask, and no drift check runs.
-    done = airflow.dags_test("mindpulse_retrain", api, RETRAIN_MIN_ROWS="40")
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-6000:]
+    output = retrain_dag(airflow, api, min_rows=40)
     assert f"40 {ROWS_BRANCH}40: retrain accepted" in output
     assert DRIFT_CHECK_RAN not in output and DRIFT_BRANCH not in output
     finished(api, output)
@@ -198,14 +194,20 @@ def test_retrain_dag_asks_for_nothing_without_drift_or_enough_rows(
 ) -> None:
     post_feedback(api, 40, drift=None, seed=12)
     # One row short of RETRAIN_MIN_ROWS and no drift: the drift check runs and says no.
-    done = airflow.dags_test("mindpulse_retrain", api, RETRAIN_MIN_ROWS="41")
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-6000:]
+    output = retrain_dag(airflow, api, min_rows=41)
     assert DRIFT_CHECK_RAN in output
     assert f"{NOTHING_BRANCH}40 feedback rows: no retrain" in output
     assert ROWS_BRANCH not in output and DRIFT_BRANCH not in output
     info = model_info(api)
     assert info["retrain"] is None and not info["retrain_running"]
+
+
+def retrain_dag(airflow: Airflow, api: ApiServer, *, min_rows: int) -> str:
+    """Run ``mindpulse_retrain`` once with ``RETRAIN_MIN_ROWS``; it must succeed: its log."""
+    done = airflow.dags_test("mindpulse_retrain", api, RETRAIN_MIN_ROWS=str(min_rows))
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    return output
 
 
 def finished(api: ApiServer, output: str) -> None:

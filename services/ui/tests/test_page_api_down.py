@@ -7,7 +7,6 @@ send feedback on an estimate.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from playwright.sync_api import expect
 
 from testsupport.api import ApiServer, prepare_root
 from testsupport.browser import DESKTOP
+from testsupport.reporting import read_feedback
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -109,7 +109,7 @@ def test_feedback_and_the_model_tab_while_the_api_is_down_say_so_and_nothing_is_
         model = page.locator("#mp-model")
         expect(model).to_contain_text("The model details are not available right now.")
         expect(model).to_contain_text("cannot be reached")
-        assert stored_rows(api) == []
+        assert read_feedback(api.settings.prod_data_path) == []
 
         # Back up: the same feedback goes through, once.
         api.start(wait="ready")
@@ -122,15 +122,7 @@ def test_feedback_and_the_model_tab_while_the_api_is_down_say_so_and_nothing_is_
         expect(out).to_contain_text("Answers received so far: 1")
     finally:
         api.stop()
-    rows = stored_rows(api)
+    rows = read_feedback(api.settings.prod_data_path)
     assert [(row["Age"], row["Department"], row["actual"]) for row in rows] == [("23", "Law", "1")]
     assert record.foreign_hosts() == set()
     assert "Traceback" not in ui.log()
-
-
-def stored_rows(api: ApiServer) -> list[dict[str, str]]:
-    path = api.settings.prod_data_path
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))

@@ -9,7 +9,6 @@ Screenshots land where CI keeps them ($MP_TEST_ARTIFACTS/screenshots).
 
 from __future__ import annotations
 
-import csv
 import re
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from mp_core.ml.synthetic import Drift
 from testsupport.accessibility import serious_violations, text_below, text_contrasts
 from testsupport.api import ADMIN_TOKEN, ApiServer, ApiServers
 from testsupport.browser import DESKTOP, PHONE, PageRecord, UiServer
-from testsupport.reporting import feedback_lines, write_feedback
+from testsupport.reporting import feedback_lines, read_feedback, write_feedback
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -142,11 +141,7 @@ def estimate(page: Any) -> Any:
 
 
 def feedback_rows(api: ApiServer) -> list[dict[str, str]]:
-    path = api.settings.prod_data_path
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+    return read_feedback(api.settings.prod_data_path)
 
 
 def api_prediction(api: ApiServer, answers: dict[str, Any]) -> tuple[int, float]:

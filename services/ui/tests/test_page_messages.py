@@ -8,7 +8,6 @@ folder its process may not read (mode 000, and no root override: see
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from playwright.sync_api import expect
 
 from testsupport.api import ApiServer, ApiServers
 from testsupport.browser import DESKTOP, PageRecord, UiServer, file_permissions_enforced
+from testsupport.reporting import read_feedback
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -83,11 +83,7 @@ def open_page(new_page: Callable[..., tuple[Any, PageRecord]], ui: UiServer) -> 
 
 
 def feedback_rows(api: ApiServer) -> list[dict[str, str]]:
-    path = api.settings.prod_data_path
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+    return read_feedback(api.settings.prod_data_path)
 
 
 def estimate(page: Any) -> None:
