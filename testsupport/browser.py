@@ -41,8 +41,8 @@ PHONE = {"width": 390, "height": 844}
 UI_START_TIMEOUT = 120.0
 #: Variables of the parent environment that must not leak into a test UI (or its console script).
 UI_CLEARED = ("API_URL", "UI_PORT", "UI_HOST", "GRADIO_SERVER_NAME", "REPORTS_DIR",
-            "SUPPORT_RESOURCES_FILE", "LOG_FORMAT", "UI_STATUS_INTERVAL", "ADMIN_TOKEN",
-            "REPORT_SCHEDULE_HOURS", "DATA_DIR", "UI_ALLOWED_HOSTS", "UI_MAX_CONCURRENT")  # fmt: skip
+              "SUPPORT_RESOURCES_FILE", "LOG_FORMAT", "UI_STATUS_INTERVAL", "ADMIN_TOKEN",
+              "REPORT_SCHEDULE_HOURS", "DATA_DIR", "UI_ALLOWED_HOSTS", "UI_MAX_CONCURRENT")  # fmt: skip
 
 
 def _console_script(name: str) -> str:
