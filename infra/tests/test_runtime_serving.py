@@ -25,7 +25,8 @@ def trained(sandbox: Sandbox) -> Sandbox:
     trainer = SPECS["trainer"]
     generated = sandbox.run(trainer, "generate-data", "--rows", str(DATASET_ROWS))
     assert generated.returncode == 0, generated.stdout + generated.stderr
-    done = sandbox.run(trainer)
+    # The image's own command is the long-running worker; --once trains, then exits.
+    done = sandbox.run(trainer, "worker", "--train-if-missing", "--once")
     assert done.returncode == 0, done.stdout + done.stderr
     return sandbox
 
