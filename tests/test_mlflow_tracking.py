@@ -343,13 +343,23 @@ def finished_retrain(http: httpx.Client) -> dict[str, Any] | None:
     return dict(status)
 
 
+#: What the registry answers before the model or its alias exists: "not yet", not a failure.
+NOT_REGISTERED_YET = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
 def wait_for(probe: Any, *, timeout: float) -> Any:
+    """Call ``probe`` until it returns something true. A registry that does not know the model
+    or its alias yet means "not yet"; any other error fails the test at once."""
+    from mlflow.exceptions import MlflowException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             value = probe()
-        except Exception:
-            value = None  # the server may not know the alias yet
+        except MlflowException as exc:
+            if exc.error_code not in NOT_REGISTERED_YET:
+                raise
+            value = None
         if value:
             return value
         time.sleep(0.5)

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +39,10 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Gradio takes a while to import on a busy two-core machine.
 UI_START_TIMEOUT = 120.0
-#: Variables of the parent environment that must not leak into a test UI.
-_CLEARED = ("API_URL", "UI_PORT", "UI_HOST", "GRADIO_SERVER_NAME", "REPORTS_DIR",
-            "SUPPORT_RESOURCES_FILE", "LOG_FORMAT", "UI_STATUS_INTERVAL", "ADMIN_TOKEN",
-            "REPORT_SCHEDULE_HOURS", "DATA_DIR", "UI_ALLOWED_HOSTS", "UI_MAX_CONCURRENT")  # fmt: skip
+#: Variables of the parent environment that must not leak into a test UI (or its console script).
+UI_CLEARED = ("API_URL", "UI_PORT", "UI_HOST", "GRADIO_SERVER_NAME", "REPORTS_DIR",
+              "SUPPORT_RESOURCES_FILE", "LOG_FORMAT", "UI_STATUS_INTERVAL", "ADMIN_TOKEN",
+              "REPORT_SCHEDULE_HOURS", "DATA_DIR", "UI_ALLOWED_HOSTS", "UI_MAX_CONCURRENT")  # fmt: skip
 
 
 def _console_script(name: str) -> str:
@@ -56,11 +56,18 @@ class UiServer:
     """One ``mindpulse-ui`` process in its own process group."""
 
     def __init__(
-        self, root: Path, api_url: str, *, reports_dir: Path | None = None, **env: str
+        self,
+        root: Path,
+        api_url: str,
+        *,
+        reports_dir: Path | None = None,
+        launcher: Sequence[str] = (),
+        **env: str,
     ) -> None:
         self.root = root
         self.api_url = api_url
         self.reports_dir = reports_dir or root / "reports"
+        self.launcher = list(launcher)  # a command the console script runs under
         self.port = free_port()
         self.extra_env = {k.upper(): v for k, v in env.items()}
         self.log_path = root / f"ui-{self.port}.log"
@@ -71,7 +78,7 @@ class UiServer:
         return f"http://127.0.0.1:{self.port}"
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+        env = {k: v for k, v in os.environ.items() if k not in UI_CLEARED}
         env.update(
             API_URL=self.api_url,
             UI_PORT=str(self.port),
@@ -89,7 +96,7 @@ class UiServer:
         self.root.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [_console_script("mindpulse-ui")],
+                [*self.launcher, _console_script("mindpulse-ui")],
                 env=self.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -123,13 +130,26 @@ class UiServer:
         self.process = None
 
 
+def file_permissions_enforced() -> list[str]:
+    """A command prefix under which file permissions bind the command, even when run as root.
+
+    Root reads any file through two capabilities; ``setpriv`` (util-linux) drops them from the
+    child, so a folder with mode 000 is as unreadable to it as to the service's own user.
+    """
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+
+
 @pytest.fixture
 def ui_server(tmp_path: Path) -> Iterator[Any]:
-    """``ui_server(api_url, **ENV)`` starts a UI; every one started is stopped after the test."""
+    """``ui_server(api_url, launcher=(), **ENV)`` starts a UI; every one started is stopped
+    after the test."""
     started: list[UiServer] = []
 
-    def start(api_url: str, **env: str) -> UiServer:
-        server = UiServer(tmp_path / f"ui{len(started)}", api_url, **env)
+    def start(api_url: str, *, launcher: Sequence[str] = (), **env: str) -> UiServer:
+        server = UiServer(tmp_path / f"ui{len(started)}", api_url, launcher=launcher, **env)
         started.append(server)
         return server.start()
 
@@ -158,7 +178,19 @@ class PageRecord:
     """What a page asked for and complained about while the test ran."""
 
     requests: list[str] = field(default_factory=list)
+    #: Console messages of type "error", each with the address of the script that wrote it.
     console_errors: list[str] = field(default_factory=list)
+    #: Exceptions the page's scripts raised and nothing caught.
+    page_errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message: Any) -> None:
+        if message.type == "error":
+            where = (message.location or {}).get("url") or "?"
+            self.console_errors.append(f"{message.text} [{where}]")
+
+    def complaints(self) -> list[str]:
+        """Every console error and uncaught page exception."""
+        return [*self.console_errors, *(f"uncaught: {text}" for text in self.page_errors)]
 
     def foreign_hosts(self, allowed: str = "127.0.0.1") -> set[str]:
         """Hosts other than ``allowed`` that the page reached over the network."""
@@ -169,8 +201,10 @@ class PageRecord:
 
 @pytest.fixture
 def new_page(chromium: Any) -> Iterator[Any]:
-    """``new_page(viewport) -> (page, record)``; pages and their contexts close after the test."""
+    """``new_page(viewport) -> (page, record)``; pages and their contexts close after the test,
+    which then fails if any page logged a console error or raised an uncaught exception."""
     contexts: list[Any] = []
+    records: list[PageRecord] = []
 
     def open_page(viewport: dict[str, int] | None = None) -> tuple[Any, PageRecord]:
         context = chromium.new_context(viewport=viewport or DESKTOP)
@@ -179,15 +213,17 @@ def new_page(chromium: Any) -> Iterator[Any]:
         page = context.new_page()
         record = PageRecord()
         page.on("request", lambda request: record.requests.append(request.url))
-        page.on(
-            "console",
-            lambda msg: record.console_errors.append(msg.text) if msg.type == "error" else None,
-        )
+        page.on("console", record.on_console)
+        page.on("pageerror", lambda error: record.page_errors.append(str(error)))
+        records.append(record)
         return page, record
 
     yield open_page
     for context in contexts:
         context.close()
+    # A page that works logs no error: each one is a broken script, request or policy.
+    complaints = [line for record in records for line in record.complaints()]
+    assert complaints == [], "the page reported errors in the browser console"
 
 
 @pytest.fixture
@@ -205,8 +241,8 @@ def module_ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     base = tmp_path_factory.mktemp("ui")
     started: list[UiServer] = []
 
-    def start(api_url: str, **env: str) -> UiServer:
-        server = UiServer(base / f"ui{len(started)}", api_url, **env)
+    def start(api_url: str, *, launcher: Sequence[str] = (), **env: str) -> UiServer:
+        server = UiServer(base / f"ui{len(started)}", api_url, launcher=launcher, **env)
         started.append(server)
         return server.start()
 

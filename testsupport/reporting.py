@@ -6,6 +6,7 @@ written with the feedback store's own row format, in one write instead of one fs
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -73,6 +74,14 @@ def write_feedback(path: Path, lines: list[bytes], *, extra: bytes = b"") -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (",".join(PROD_COLUMNS) + "\n").encode()
     path.write_bytes(header + b"".join(lines) + extra)
+
+
+def read_feedback(path: Path) -> list[dict[str, str]]:
+    """The rows of a production file by column name (none when it does not exist yet)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from infra.tests.replay import CONTAINER_UID
 from infra.tests.sandbox import Sandbox, free_port
 from mp_core.ml.synthetic import generate
 from mp_core.schema import FEATURE_NAMES
+from mp_core.stores.feedback_files import PROD_COLUMNS
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +25,8 @@ def trained(sandbox: Sandbox) -> Sandbox:
     trainer = SPECS["trainer"]
     generated = sandbox.run(trainer, "generate-data", "--rows", str(DATASET_ROWS))
     assert generated.returncode == 0, generated.stdout + generated.stderr
-    # What the image's `worker --train-if-missing` does first (then it waits for requests).
-    done = sandbox.run(trainer, "train", "--if-missing")
+    # The image's own command is the long-running worker; --once trains, then exits.
+    done = sandbox.run(trainer, "worker", "--train-if-missing", "--once")
     assert done.returncode == 0, done.stdout + done.stderr
     return sandbox
 
@@ -37,6 +38,7 @@ def test_api_is_healthy_and_writes_feedback_as_uid_1000(trained: Sandbox) -> Non
     with trained.serving(api, API_HOST="127.0.0.1", API_PORT=port) as process:
         trained.wait_healthy(api, process, API_PORT=port)
         frame = generate(FEEDBACK_ROWS, 11)
+        actuals = []
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             for row in frame.to_dict("records"):
                 features = {name: row[name] for name in FEATURE_NAMES}
@@ -48,8 +50,12 @@ def test_api_is_healthy_and_writes_feedback_as_uid_1000(trained: Sandbox) -> Non
                 }
                 answered = client.post("/feedback", json=feedback)
                 assert answered.status_code == 200, answered.text
+                actuals.append(str(feedback["actual"]))
     prod = trained.app / "data" / "prod_data.csv"
-    assert len(prod.read_text().splitlines()) >= FEEDBACK_ROWS
+    header, *rows = prod.read_text().splitlines()
+    # Exactly one row per answered feedback, in order, under the store's header.
+    assert header == ",".join(PROD_COLUMNS)
+    assert [line.rsplit(",", 1)[1] for line in rows] == actuals
     if trained.uid is not None:
         assert prod.stat().st_uid == CONTAINER_UID
 

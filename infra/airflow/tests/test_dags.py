@@ -156,31 +156,67 @@ def test_the_dags_import_nothing_from_the_platform() -> None:
             assert f"import {name}" not in source and f"from {name}" not in source, path.name
 
 
+#: What ``request_retrain`` logs on each of its branches (infra/airflow/dags/mindpulse_retrain.py).
+ROWS_BRANCH = "feedback rows since training >= "
+DRIFT_CHECK_RAN = "--drift-check"
+DRIFT_BRANCH = "drift over the threshold: the drift check asked for a retrain"
+NOTHING_BRANCH = "no drift over the threshold and "
+
+
 def test_retrain_dag_asks_for_a_retrain_on_drift_and_waits_for_it(
     airflow: Airflow, api: ApiServer
 ) -> None:
     post_feedback(api, 300, drift=STRONG_DRIFT, seed=11)
     assert model_info(api)["retrain"] is None
 
-    done = airflow.dags_test("mindpulse_retrain", api)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-6000:]
-    assert "drift over the threshold" in output
-    status = model_info(api)["retrain"]
-    assert status is not None and status["state"] in ("succeeded", "rejected"), status
-    assert status["reason"] and status["reason"] in output  # the outcome is in the task log
+    # 300 rows are far from RETRAIN_MIN_ROWS: only the drift can ask.
+    output = retrain_dag(airflow, api, min_rows=1000)
+    assert DRIFT_CHECK_RAN in output and DRIFT_BRANCH in output
+    assert ROWS_BRANCH not in output
+    finished(api, output)
+
+
+def test_retrain_dag_asks_for_a_retrain_once_enough_rows_came_in(
+    airflow: Airflow, api: ApiServer
+) -> None:
+    post_feedback(api, 40, drift=None, seed=12)
+
+    # Exactly RETRAIN_MIN_ROWS rows, no drift: the rows ask, and no drift check runs.
+    output = retrain_dag(airflow, api, min_rows=40)
+    assert f"40 {ROWS_BRANCH}40: retrain accepted" in output
+    assert DRIFT_CHECK_RAN not in output and DRIFT_BRANCH not in output
+    finished(api, output)
 
 
 def test_retrain_dag_asks_for_nothing_without_drift_or_enough_rows(
     airflow: Airflow, api: ApiServer
 ) -> None:
     post_feedback(api, 40, drift=None, seed=12)
-    done = airflow.dags_test("mindpulse_retrain", api)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-6000:]
-    assert "no retrain" in output
+    # One row short of RETRAIN_MIN_ROWS and no drift: the drift check runs and says no.
+    output = retrain_dag(airflow, api, min_rows=41)
+    assert DRIFT_CHECK_RAN in output
+    assert f"{NOTHING_BRANCH}40 feedback rows: no retrain" in output
+    assert ROWS_BRANCH not in output and DRIFT_BRANCH not in output
     info = model_info(api)
     assert info["retrain"] is None and not info["retrain_running"]
+
+
+def retrain_dag(airflow: Airflow, api: ApiServer, *, min_rows: int) -> str:
+    """Run ``mindpulse_retrain`` once with ``RETRAIN_MIN_ROWS``; it must succeed: its log."""
+    done = airflow.dags_test("mindpulse_retrain", api, RETRAIN_MIN_ROWS=str(min_rows))
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    return output
+
+
+def finished(api: ApiServer, output: str) -> None:
+    """The retrain the DAG asked for has ended, with a decision that matches its state, and
+    the task log carries its reason."""
+    status = model_info(api)["retrain"]
+    assert status is not None and status["trigger"] == "api", status
+    decisions = {"succeeded": "promoted", "rejected": "kept_champion"}
+    assert status["decision"] == decisions[status["state"]], status
+    assert status["reason"] and status["reason"] in output
 
 
 def test_retrain_dag_fails_when_the_api_is_unreachable(airflow: Airflow, api: ApiServer) -> None:

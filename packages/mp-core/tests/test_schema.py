@@ -98,11 +98,25 @@ def test_nan_and_infinity_are_rejected_from_python(name: str, value: float) -> N
     assert caught.value.field == name
 
 
-@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"1e999"])
-def test_nan_and_infinity_are_rejected_from_json(token: bytes) -> None:
+@pytest.mark.parametrize("token", [b"1e999", b"-1e999"])
+def test_infinity_written_as_a_number_is_refused_at_its_field(token: bytes) -> None:
     body = json.dumps({**VALID, "CGPA": 0}).encode().replace(b'"CGPA": 0', b'"CGPA": ' + token)
-    with pytest.raises(InvalidProfile):
+    with pytest.raises(InvalidProfile) as caught:
         decode_profile(body)
+    assert caught.value.field == "CGPA"
+    assert caught.value.rule == "Number out of range (must be a number from 0 to 4)"
+
+
+@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_tokens_are_malformed_json_at_their_byte(token: bytes) -> None:
+    body = json.dumps({**VALID, "CGPA": 0}).encode().replace(b'"CGPA": 0', b'"CGPA": ' + token)
+    with pytest.raises(InvalidProfile) as caught:
+        decode_profile(body)
+    # Not JSON at all, so no field can be named: the rule points at the first letter, the
+    # character that cannot be part of a JSON number.
+    assert caught.value.field == ""
+    where = body.index(token.lstrip(b"-"))
+    assert caught.value.rule == f"JSON is malformed: invalid character (byte {where})"
 
 
 def test_unknown_field_is_named() -> None:

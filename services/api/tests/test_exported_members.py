@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib.metadata import version
+
+import pytest
 
 import mp_api
 
 
 def test_all_exports_resolve() -> None:
     assert mp_api.__all__ == ["__version__", "create_app"]
-    for name in mp_api.__all__:
-        assert getattr(mp_api, name) is not None
+    assert mp_api.__version__ == version("mp-api")  # the version the package was built with
+    from mp_api.app import create_app
+
+    assert mp_api.create_app is create_app
+    with pytest.raises(AttributeError, match="not_exported"):
+        _ = mp_api.not_exported
 
 
 def test_importing_the_app_loads_no_sklearn_pandas_or_scipy() -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT
+from mp_core.ml.synthetic import SLEEP_LOSS_DRIFT, generate
+from mp_core.schema import FEATURE_NAMES, TARGET, profile_from_mapping
 from mp_core.settings import Settings
-from mp_core.stores.feedback_files import PROD_COLUMNS
+from mp_core.stores.feedback_files import FeedbackRecord, FeedbackStore
 from mp_reporting.history import history_runs, publish
 from mp_reporting.pages import DISCLAIMER
 from mp_reporting.reports import ReportRun, build_reports
@@ -27,6 +29,7 @@ MALFORMED = (
     + b"2026-01-15T10:00:00.000+00:00,v0001,21,Female\n"
     + GOOD.replace(b",7.0,", b",nan,")
 )
+STORE_ROWS = 60
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +138,36 @@ def test_history_keeps_the_last_ten(tmp_path: Path) -> None:
     assert (reports / "summary.json").read_bytes() == b"{}"
 
 
-def test_production_columns_are_the_store_contract() -> None:
-    assert GOOD.count(b",") == len(PROD_COLUMNS) - 1
+def test_a_run_reads_the_rows_the_feedback_store_appended_and_changes_nothing_else(
+    make_settings: Callable[[], Settings],
+) -> None:
+    settings = make_settings()
+    store = FeedbackStore(settings.prod_data_path)
+    frame = generate(STORE_ROWS, 5)
+    try:
+        for row in frame.to_dict("records"):
+            record = FeedbackRecord(
+                profile=profile_from_mapping({name: row[name] for name in FEATURE_NAMES}),
+                prediction=int(row[TARGET]),
+                probability=0.5,
+                actual=int(row[TARGET]),
+                model_version="v0001",
+            )
+            store.append(record)
+    finally:
+        store.close()
+    before = folder_bytes(settings.data_dir) | folder_bytes(settings.artifacts_dir)
+
+    summary = build_reports(settings).summary
+
+    assert summary["rows"]["production"] == STORE_ROWS
+    assert summary["rows"]["production_skipped"] == 0
+    assert summary["bad_rows"]["production"]["count"] == 0
+    assert summary["model_versions"]["in_production"] == {"v0001": STORE_ROWS}
+    # The job only reads the stores: every byte under DATA_DIR and ARTIFACTS_DIR is as it was.
+    assert folder_bytes(settings.data_dir) | folder_bytes(settings.artifacts_dir) == before
+    assert (settings.reports_dir / SUMMARY_FILE).is_file()
 
 
-def test_settings_for_is_isolated(tmp_path: Path) -> None:
-    settings: Settings = settings_for(tmp_path)
-    assert settings.reports_dir == tmp_path / "reports"
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

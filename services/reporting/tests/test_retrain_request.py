@@ -2,7 +2,8 @@
 
 The API is the real ``mindpulse-api serve`` process (``testsupport.api``) with a small trained
 model in temporary folders; the drifted feedback file is written into its data folder in the
-feedback store's own format.
+feedback store's own format. No trainer runs next to it, so a recorded retrain request stays
+"waiting" until the test ends: the state in which the API refuses another one (409).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,7 +34,8 @@ from testsupport.reporting import environment_for, feedback_lines, write_feedbac
 
 @pytest.fixture
 def api(start_api: ApiServers) -> ApiServer:
-    """A running API whose production data drifted (less sleep, more social media)."""
+    """A running API whose production data drifted (less sleep, more social media), with no
+    trainer: a retrain request it records waits, and is never taken, while the test runs."""
     server = start_api.start(retrain_threshold="100000")
     lines = feedback_lines(server.settings, 600, seed=11, drift=SLEEP_LOSS_DRIFT)
     write_feedback(server.settings.prod_data_path, lines)
@@ -59,10 +60,22 @@ def test_drift_requests_a_retrain_from_the_api(
 
     out = capsys.readouterr().out
     assert "Drift detected" in out and "Sleep went down" in out and "accepted" in out
-    # The API started it: a second request right away finds it running (409).
-    assert request_retrain(api.url, ADMIN_TOKEN).status == "already_running"
+    # The API recorded it: it waits for a trainer, and none runs here, so it keeps waiting.
+    retrain = waiting_retrain(api)
+    assert retrain["trigger"] == "api"
+    # While it waits, a second request is refused (409), whenever it is sent.
+    second = request_retrain(api.url, ADMIN_TOKEN)
+    assert second.status == "already_running"
+    assert second.body["rule"] == "one waiting request at a time"
+    assert waiting_retrain(api)["requested_at"] == retrain["requested_at"]
+
+
+def waiting_retrain(api: ApiServer) -> dict[str, Any]:
+    """The last retrain in GET /model, which must be a request waiting for a trainer."""
     model = httpx.get(f"{api.url}/model", timeout=10).json()
-    assert model["retrain"]["trigger"] == "api"
+    retrain: dict[str, Any] = model["retrain"]
+    assert retrain["state"] == "waiting" and not model["retrain_running"], model
+    return retrain
 
 
 @pytest.mark.slow
@@ -116,44 +129,16 @@ def test_unreachable_api_is_a_failure(
     assert "cannot request a retrain" in capsys.readouterr().err
 
 
-@pytest.fixture
-def busy_api() -> Iterator[str]:
-    """An HTTP server answering ``POST /retrain`` with 409, as the API does while one runs.
-
-    Used only for the exit code of that case: with the real API the answer depends on how fast
-    its retrain job finishes.
-    """
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.dumps({"detail": "a retrain is already running"}).encode()
-            self.send_response(409)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-def test_retrain_already_running_is_exit_11(
-    drifted: Settings,
-    busy_api: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+def test_retrain_already_waiting_is_exit_11(
+    api: ApiServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    environment_for(monkeypatch, drifted, ADMIN_TOKEN, busy_api)
+    # An operator asked first: the request is recorded and waits (no trainer takes it).
+    assert request_retrain(api.url, ADMIN_TOKEN).status == "accepted"
+    first = waiting_retrain(api)
+    environment_for(monkeypatch, api.settings, ADMIN_TOKEN, api.url)
 
     assert main(["--drift-check"]) == EXIT_RETRAIN_RUNNING
-    assert "already running" in capsys.readouterr().out
+
+    out = capsys.readouterr().out
+    assert "Drift detected" in out and "already running" in out
+    assert waiting_retrain(api) == first  # the API kept the one request it had

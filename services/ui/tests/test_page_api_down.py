@@ -1,7 +1,8 @@
 """The page when the API is down: the UI starts anyway, says so in words, and recovers.
 
 Real processes only: the UI is started before the API exists, the API is then started on the
-port the UI was told about, and stopped again while a person is about to submit.
+port the UI was told about, and stopped again while a person is about to submit, or about to
+send feedback on an estimate.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from playwright.sync_api import expect
 
 from testsupport.api import ApiServer, prepare_root
 from testsupport.browser import DESKTOP
+from testsupport.reporting import read_feedback
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -75,5 +77,52 @@ def test_ui_starts_before_the_api_waits_for_it_and_says_when_it_stops(
         expect(result).to_contain_text("Result:", timeout=30_000)
     finally:
         api.stop()
+    assert record.foreign_hosts() == set()
+    assert "Traceback" not in ui.log()
+
+
+def test_feedback_and_the_model_tab_while_the_api_is_down_say_so_and_nothing_is_lost(
+    tmp_path: Path, _trained_template: Path, ui_server: Any, new_page: Any
+) -> None:
+    root = prepare_root(tmp_path / "api", "logistic", {"logistic": _trained_template})
+    api = ApiServer(root).start(wait="ready")
+    try:
+        ui = ui_server(api.url)
+        page, record = new_page(DESKTOP)
+        page.goto(ui.url + "/")
+        banner = page.locator("#mp-status")
+        expect(banner).to_contain_text("Prediction service ready", timeout=30_000)
+        go_to_review(page)
+        page.get_by_role("button", name="Get my estimate").click()
+        expect(page.locator("#mp-result .mp-result")).to_contain_text("Result:", timeout=30_000)
+        page.get_by_label("Yes", exact=True).check()
+
+        api.stop()
+        page.get_by_role("button", name="Send feedback").click()
+        out = page.locator("#mp-feedback-out")
+        expect(out).to_contain_text("cannot be reached", timeout=30_000)
+        expect(out).to_contain_text("Your feedback was not sent yet; try again shortly.")
+        expect(banner).to_contain_text("cannot be reached")
+        send = page.get_by_role("button", name="Send feedback")
+        expect(send).to_be_enabled()  # the person can try again
+        page.get_by_role("tab", name="Model").click()
+        model = page.locator("#mp-model")
+        expect(model).to_contain_text("The model details are not available right now.")
+        expect(model).to_contain_text("cannot be reached")
+        assert read_feedback(api.settings.prod_data_path) == []
+
+        # Back up: the same feedback goes through, once.
+        api.start(wait="ready")
+        expect(banner).to_contain_text("Prediction service ready", timeout=30_000)
+        page.get_by_role("button", name="Refresh model details").click()
+        expect(model).to_contain_text("v0001", timeout=30_000)
+        page.get_by_role("tab", name="Check-in").click()
+        send.click()
+        expect(page.get_by_role("button", name="Feedback sent")).to_be_disabled()
+        expect(out).to_contain_text("Answers received so far: 1")
+    finally:
+        api.stop()
+    rows = read_feedback(api.settings.prod_data_path)
+    assert [(row["Age"], row["Department"], row["actual"]) for row in rows] == [("23", "Law", "1")]
     assert record.foreign_hosts() == set()
     assert "Traceback" not in ui.log()

@@ -104,7 +104,8 @@ def test_support_block_lists_the_lines_with_tap_to_call_links() -> None:
     assert "href='tel:3114'" in html
     assert "href='tel:0972394050'" in html
     assert "09 72 39 40 50" in html and "0 800 235 236" in html and "Nightline" in html
-    assert "112" in html
+    emergency = "<p><strong>In an emergency, call 112 (or 15 for medical help).</strong></p>"
+    assert html.endswith(emergency + "</aside>")
 
 
 def test_support_block_escapes_configured_text() -> None:

@@ -54,6 +54,10 @@ def env_count(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+#: A TCP port: a larger number would wrap around to another port when bound.
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Every knob of the platform; see `.env.example` for what each one does."""
 
@@ -69,9 +73,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     selection_metric: Literal["f1", "accuracy", "roc_auc", "precision", "recall"] = "f1"
     max_batch: int = DEFAULT_MAX_BATCH
     api_host: str = "127.0.0.1"
-    api_port: int = DEFAULT_API_PORT
+    api_port: Port = DEFAULT_API_PORT
     api_workers: int = 1
-    ui_port: int = DEFAULT_UI_PORT
+    ui_port: Port = DEFAULT_UI_PORT
     api_url: str = f"http://127.0.0.1:{DEFAULT_API_PORT}"
     admin_token: str | None = None  # or ADMIN_TOKEN_FILE
     model_signing_key: str | None = None  # or MODEL_SIGNING_KEY_FILE; None: a per-user key file
@@ -84,8 +88,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mlflow_tracking_uri: str | None = None
     mlflow_experiment: str | None = None  # None: "mindpulse"
     mlflow_timeout: float | None = None  # seconds tracking may hold up a training; None: 5
-    mlflow_port: int = 5000
-    airflow_port: int = 8083
+    mlflow_port: Port = 5000
+    airflow_port: Port = 8083
     #: ``postgresql://…``: feedback, retrain requests and model bundles live in PostgreSQL;
     #: unset: files under DATA_DIR and ARTIFACTS_DIR (the embedded default).
     database_url: str | None = None

@@ -7,6 +7,7 @@ without loading Gradio's front end.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
@@ -22,6 +23,8 @@ from mp_ui.app import build_page, page_css, page_js, theme
 from mp_ui.config import UiConfig
 from mp_ui.reports import MEDIA_TYPES, REPORT_ROUTE, report_path
 
+log = logging.getLogger("mp_ui")
+
 # Gradio's queue looks for new events every 1 ms, and for progress every 10 ms, on Linux, visitor
 # or not: that loop kept the idle page at several per cent of a core. Gradio's own Windows values
 # make a click wait at most 50 ms more, unnoticeable next to the round trip to the API.
@@ -35,6 +38,12 @@ NOT_FOUND_PAGE = (
     "run. The Reports tab of the page says how new ones are made here.</p></body></html>"
 )
 
+UNREADABLE_PAGE = (
+    "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Reports unavailable</title>"
+    "</head><body style='font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto'>"
+    "<h1>The reports cannot be read right now</h1><p>The reports folder is there but this page "
+    "may not read it. Please try again later; the page's log says why.</p></body></html>"
+)
 
 #: The page sends no files: Gradio's upload routes are not served at all.
 REFUSED_PATHS: Final = ("/gradio_api/upload",)
@@ -70,7 +79,13 @@ def create_app(config: UiConfig, support: SupportResources | None = None) -> Fas
 
     @app.get(REPORT_ROUTE + "/{name}", response_model=None)
     def report(name: str) -> FileResponse | HTMLResponse:
-        path = report_path(config.reports_dir, name)
+        try:
+            path = report_path(config.reports_dir, name)
+            if path is not None:
+                path.open("rb").close()  # readable now, or refused here rather than mid-answer
+        except OSError as exc:
+            log.warning("report unreadable", extra={"report": name, "reason": str(exc)})
+            return HTMLResponse(UNREADABLE_PAGE, status_code=503)
         if path is None:
             return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
         media_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
