@@ -1,18 +1,21 @@
 """The page's actions against the real API: what the API refuses reaches the person in its words.
 
-The form checks every answer before anything is sent, so a refusal cannot be provoked from the
-browser; here the action is handed answers the form would never let through, and the real
-``mindpulse-api serve`` on a free loopback port refuses them.
+The form checks every answer before anything is sent and feedback carries the receipt the API
+signed, so a refusal cannot be provoked from the browser; here the action is handed a receipt
+with a forged signature, and the real ``mindpulse-api serve`` on a free loopback port refuses it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from mp_core.client import MindPulseClient
 from mp_core.settings import Settings
 from mp_ui.actions import PageActions
 from mp_ui.config import UiConfig
@@ -31,35 +34,41 @@ def actions(api: ApiServer, tmp_path: Path) -> Iterator[PageActions]:
     page.close()
 
 
-@pytest.mark.parametrize(
-    ("features", "words"),
-    [
-        (
-            {**EXAMPLE, "Age": 200},
-            "The service did not accept Age: Expected `int` &lt;= 100 (must be a whole number "
-            "from 16 to 100). Please go back and check it.",
-        ),
-        (
-            {**EXAMPLE, "Mood": 3},
-            "The service did not accept Mood: unknown field: the features are Age, Gender, "
-            "Department, CGPA, Sleep_Duration, Study_Hours, Social_Media_Hours, "
-            "Physical_Activity, Stress_Level. Please go back and check it.",
-        ),
-    ],
-)
-def test_a_refused_feedback_names_the_field_and_the_apis_rule(
-    api: ApiServer, actions: PageActions, features: dict[str, Any], words: str
+def _memory(api: ApiServer, features: dict[str, Any]) -> dict[str, Any]:
+    """What the page remembers of an estimate: its answers, prediction and receipt."""
+    with MindPulseClient(api.url) as client:
+        result = client.predict(features)
+    return {"features": features, "prediction": result.prediction,
+            "prediction_id": result.prediction_id}  # fmt: skip
+
+
+def _forged(receipt: str) -> str:
+    """The receipt with one character of its signature changed."""
+    head, _, mac = receipt.rpartition(".")
+    return f"{head}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
+
+
+def test_a_refused_receipt_reaches_the_person_in_the_apis_words(
+    api: ApiServer, actions: PageActions
 ) -> None:
+    memory = _memory(api, dict(EXAMPLE))
+    memory["prediction_id"] = _forged(memory["prediction_id"])
     before = stored_lines(api)
-    outcome = actions.feedback({"features": features, "prediction": 1}, 1)
+    with httpx.Client(base_url=api.url, timeout=10) as http:
+        body = {"prediction_id": memory["prediction_id"], "actual": 1}
+        refusal = http.post("/feedback", json=body).json()
+    assert refusal["field"] == "prediction_id"
+    outcome = actions.feedback(memory, 1)
     assert not outcome.ok and not outcome.api_down
-    assert words in outcome.html
+    assert f"This estimate can no longer take an answer ({escape(refusal['rule'])})" in outcome.html
+    assert "get a new estimate" in outcome.html
     assert stored_lines(api) == before
 
 
 def test_the_same_feedback_the_form_allows_is_stored(api: ApiServer, actions: PageActions) -> None:
+    memory = _memory(api, dict(EXAMPLE))
     before = stored_lines(api)
-    outcome = actions.feedback({"features": dict(EXAMPLE), "prediction": 1}, 0)
+    outcome = actions.feedback(memory, 0)
     assert outcome.ok, outcome.html
     assert "Answers received so far" in outcome.html
     assert len(stored_lines(api)) == max(len(before), 1) + 1  # the header comes with the first

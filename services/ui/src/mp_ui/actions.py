@@ -208,6 +208,12 @@ def _same_answers(sent: Mapping[str, Any], current: Mapping[str, FormValue]) -> 
 
 
 def _refusal(exc: ApiError) -> str:
+    if exc.field == "prediction_id":  # the estimate's receipt: expired, or not this service's
+        rule = f" ({exc.rule})" if exc.rule else ""
+        return (
+            f"This estimate can no longer take an answer{rule}. "
+            "Please get a new estimate, then tell us."
+        )
     if exc.field:
         label = SPECS_BY_NAME[exc.field].label if exc.field in SPECS_BY_NAME else exc.field
         rule = f": {exc.rule}" if exc.rule else ""
