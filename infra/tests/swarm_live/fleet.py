@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -20,6 +20,8 @@ from infra.swarm.swarm_stack import SwarmStack, docker
 from mp_core.contract import EXAMPLE_PROFILE
 
 MAX_LOAD_SECONDS = 300.0
+T = TypeVar("T")
+R = TypeVar("R")
 SERVED_BY = "x-served-by"
 
 
@@ -33,25 +35,37 @@ def mac_of(receipt: str) -> str:
     return receipt.rsplit(".", 1)[-1]
 
 
-def receipts_for(url: str, markers: range, *, concurrency: int) -> dict[int, str]:
-    """``POST /predict`` once per marker through the proxy; each answer's ``prediction_id``."""
+def in_threads(
+    url: str, items: Iterable[T], task: Callable[[httpx.Client, T], R], *, concurrency: int
+) -> list[R]:
+    """``task(client, item)`` for every item, from ``concurrency`` threads at once, each thread
+    with its own connection to ``url``; the results in the order of ``items``."""
     local = threading.local()
     clients: list[httpx.Client] = []
 
-    def one(marker: int) -> tuple[int, str]:
+    def one(item: T) -> R:
         if not hasattr(local, "client"):
             local.client = httpx.Client(base_url=url, timeout=60)
             clients.append(local.client)
-        answer = local.client.post("/predict", json={"features": profile(marker)})
-        answer.raise_for_status()
-        return marker, str(answer.json()["prediction_id"])
+        return task(local.client, item)
 
     try:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            return dict(pool.map(one, markers))
+            return list(pool.map(one, items))
     finally:
         for client in clients:
             client.close()
+
+
+def receipts_for(url: str, markers: range, *, concurrency: int) -> dict[int, str]:
+    """``POST /predict`` once per marker through the proxy; each answer's ``prediction_id``."""
+
+    def predict(client: httpx.Client, marker: int) -> tuple[int, str]:
+        answer = client.post("/predict", json={"features": profile(marker)})
+        answer.raise_for_status()
+        return marker, str(answer.json()["prediction_id"])
+
+    return dict(in_threads(url, markers, predict, concurrency=concurrency))
 
 
 def psql(stack: SwarmStack, sql: str) -> str:
@@ -97,19 +111,14 @@ def send_feedbacks(
     """One acknowledged feedback per receipt, from ``concurrency`` threads at once (each its own
     connection). A retry sends the same receipt, which the store keeps once; its signature goes
     in ``Idempotency-Key`` as the typed client sends it, so the proxy may replay the request."""
-    local = threading.local()
-    clients: list[httpx.Client] = []
 
-    def one(marker: int) -> Answer:
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(base_url=url, timeout=60)
-            clients.append(local.client)
+    def one(client: httpx.Client, marker: int) -> Answer:
         receipt = receipts[marker]
         body = {"prediction_id": receipt, "actual": 1 - marker % 2}
         last: Exception | Answer | None = None
         for _ in range(attempts):
             try:
-                answer = _post(local.client, "/feedback", body, mac_of(receipt))
+                answer = _post(client, "/feedback", body, mac_of(receipt))
             except httpx.HTTPError as exc:
                 last = exc
             else:
@@ -119,12 +128,7 @@ def send_feedbacks(
             time.sleep(0.5)
         raise AssertionError(f"feedback {marker}: not acknowledged in {attempts} tries: {last}")
 
-    try:
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            return list(pool.map(one, receipts))
-    finally:
-        for client in clients:
-            client.close()
+    return in_threads(url, receipts, one, concurrency=concurrency)
 
 
 @dataclass
