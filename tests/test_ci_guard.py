@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from testsupport.ci import load_expected
+from testsupport.ci import MAIN_SUITE, load_expected
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = "infra/tests/test_compose_schema.py"
@@ -32,7 +32,7 @@ def pytest_run(*args: str, ci: bool) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_recorded_test_that_does_not_run_fails_the_ci_run() -> None:
-    expected = load_expected()["not containers"][TARGET]
+    expected = load_expected()[MAIN_SUITE][TARGET]
 
     complete = pytest_run(ci=True)
     assert complete.returncode == 0, complete.stdout + complete.stderr

@@ -96,8 +96,14 @@ def test_workload_bodies_are_valid_requests() -> None:
     batches = [json.loads(body)["instances"] for body in workload.batch]
     assert {len(rows) for rows in batches} == {BATCH_ROWS}
     feedback = json.loads(workload.feedback[0])
-    assert set(feedback) == {"features", "prediction", "actual"}
-    assert build_workload() == workload  # the same bytes on every run
+    assert set(feedback) == {"prediction_id", "actual"}  # a receipt signed ahead of the run
+    assert str(feedback["prediction_id"]).startswith("r1.")
+    again = build_workload()
+    # The same rows on every run; receipts carry their issue time and a nonce, so only their
+    # number is the same (a plain == would diff 50,000 bodies on failure).
+    assert again.predict == workload.predict and again.batch == workload.batch
+    assert len(again.feedback) == len(workload.feedback)
+    assert len(set(workload.feedback)) == len(workload.feedback)  # each body a first use
 
 
 def test_memory_and_descendants_of_a_real_process_tree() -> None:
