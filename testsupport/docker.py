@@ -38,8 +38,44 @@ PROFILES = ("reporting", "tracking", "orchestration")
 ENGINE_START_TIMEOUT = 90.0
 BUILD_TIMEOUT = 1800.0
 UP_TIMEOUT = 900
+# How long the host's interfaces must stay unchanged before a browser may load a page (see below).
+NETWORK_QUIET_SECONDS = 3.0
+NETWORK_SETTLE_TIMEOUT = 60.0
 # Where the machine keeps its CA bundle (TLS may be intercepted on the way to the package index).
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def _interfaces() -> tuple[str, ...]:
+    """The host's links with their state, and its IPv6 addresses with their flags (tentative...)."""
+    links = []
+    for link in sorted(Path("/sys/class/net").iterdir()):
+        try:
+            links.append(f"{link.name}:{(link / 'operstate').read_text().strip()}")
+        except OSError:  # the link went away while we looked: a change all the same
+            links.append(f"{link.name}:gone")
+    inet6 = Path("/proc/net/if_inet6")
+    addresses = sorted(inet6.read_text().splitlines()) if inet6.exists() else []
+    return (*links, *addresses)
+
+
+def wait_for_quiet_network() -> None:
+    """Return once the host's interfaces have stayed unchanged for a few seconds.
+
+    A container's start adds a veth pair whose IPv6 link-local address settles a second or two
+    after the container already answers. Chromium watches the host's addresses and aborts every
+    load in flight on such a change (``net::ERR_NETWORK_CHANGED``), so a page opened in that
+    window loses its scripts."""
+    deadline = time.monotonic() + NETWORK_SETTLE_TIMEOUT
+    last, since = _interfaces(), time.monotonic()
+    while time.monotonic() - since < NETWORK_QUIET_SECONDS:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the host's interfaces kept changing for {NETWORK_SETTLE_TIMEOUT} s"
+            )
+        time.sleep(0.25)
+        now = _interfaces()
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 def unavailable(reason: str) -> None:
@@ -261,6 +297,10 @@ class ComposeStack:
         started = time.monotonic()
         self.compose("up", "--build", "--detach", "--wait", timeout=UP_TIMEOUT)
         return time.monotonic() - started
+
+    def restart(self, service: str) -> None:
+        """``docker restart`` the service's container."""
+        run(["docker", "restart", self.container_id(service)], timeout=120)
 
     def container_id(self, service: str) -> str:
         found = self.compose("ps", "--all", "--quiet", service).stdout.split()

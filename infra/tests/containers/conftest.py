@@ -17,14 +17,15 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from testsupport.docker import BuiltImages, ComposeStack, compose_stack
+from testsupport.browser import PageRecord
+from testsupport.docker import BuiltImages, ComposeStack, compose_stack, wait_for_quiet_network
 
 SERVICES = ("serving-api", "webapp")
 OPTIONAL_SERVICES = ("mlflow", "airflow")
@@ -39,6 +40,20 @@ def first_model_version(stack: ComposeStack) -> tuple[str, str]:
     manifest_path = stack.folder("artifacts") / "versions" / version / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     return version, str(manifest["created_at"])
+
+
+@pytest.fixture
+def new_page(
+    new_page: Callable[..., tuple[Any, PageRecord]],
+) -> Callable[..., tuple[Any, PageRecord]]:
+    """The browser fixture, opening a page only once containers that just (re)started have
+    stopped changing the host's interfaces (Chromium aborts page loads on such a change)."""
+
+    def open_page(viewport: dict[str, int] | None = None) -> tuple[Any, PageRecord]:
+        wait_for_quiet_network()
+        return new_page(viewport)
+
+    return open_page
 
 
 def wait_for(predicate: Any, timeout: float, what: str, interval: float = 1.0) -> Any:

@@ -23,7 +23,7 @@ from infra.tests.containers.traffic import (
 )
 from mp_core.client import ApiError, MindPulseClient
 from testsupport.browser import PageRecord
-from testsupport.docker import ComposeStack, run
+from testsupport.docker import ComposeStack
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.browser]
 
@@ -123,7 +123,7 @@ def test_corrupt_current_bundle_is_reported_and_restoring_it_heals_without_resta
     target.write_bytes(bytes(b ^ 0xFF for b in original[:64]) + original[64:])
     try:
         # A running API keeps the model it verified; a started one must refuse the bundle.
-        run(["docker", "restart", core_stack.container_id("serving-api")], timeout=120)
+        core_stack.restart("serving-api")
         body = wait_for(lambda: _unhealthy_body(api), 120, "503 from /health")
         assert body["status"] == "unavailable"
         assert "cannot be loaded" in body["reason"] and target.name in body["reason"]

@@ -1,3 +1,4 @@
+import errno
 import json
 import multiprocessing
 import os
@@ -15,7 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from mp_core.errors import IdempotencyConflict
+from mp_core.errors import FeedbackStoreError, IdempotencyConflict
 from mp_core.schema import profile_from_mapping
 from mp_core.stores.feedback_files import (
     PROD_COLUMNS,
@@ -273,6 +274,32 @@ def test_a_write_that_fails_part_way_leaves_no_torn_row(tmp_path: Path) -> None:
     assert store.path.read_bytes() == before  # the part that reached the file was cut back
     assert store.append(record()) == 3
     assert store.read().bad_lines == {}
+
+
+def test_a_row_whose_fsync_fails_is_cut_with_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole row reached the file but the disk refused to make it durable (EIO): the row
+    was never acknowledged, so it must not stay, nor its key."""
+    store = FeedbackStore(tmp_path / "p.csv")
+    store.add(record(), key="kept")
+    rows_before, keys_before = store.path.read_bytes(), store.keys_path.read_bytes()
+    real_fsync = os.fsync
+
+    def fsync_failing_on_the_rows(fd: int) -> None:
+        if Path(os.readlink(f"/proc/self/fd/{fd}")) == store.path:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_failing_on_the_rows)
+    with pytest.raises(FeedbackStoreError, match=r"cannot write .*p\.csv: Input/output error"):
+        store.add(record(actual=0), key="failed")
+    assert store.path.read_bytes() == rows_before
+    assert store.keys_path.read_bytes() == keys_before
+    monkeypatch.undo()
+    # Once the disk is back, the retry is a new row (not the replay of one never stored).
+    assert store.add(record(actual=0), key="failed") == Stored(total=2)
+    assert FeedbackStore(store.path).read().frame["actual"].tolist() == [1, 0]
 
 
 def test_a_retry_with_the_same_key_finds_its_row_even_in_a_fresh_instance(

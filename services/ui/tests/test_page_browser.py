@@ -292,7 +292,9 @@ def test_answers_changed_after_a_result_never_reach_the_stored_row(
     page.get_by_role("button", name="Get my estimate").click()
     check(result).to_contain_text("You sleep about 4 hours", timeout=30_000)
     check(result.locator(".mp-stale-note")).to_have_count(0)
-    # The new estimate also re-enables and clears the choice; choose only once it has.
+    # The estimate's last step moves the focus to the result's title: every update it makes
+    # (re-enabling and clearing the choice among them) is on the page by then.
+    check(result.locator("h2")).to_be_focused()
     no = page.get_by_label("No", exact=True)
     check(no).to_be_enabled()
     check(no).not_to_be_checked()
