@@ -45,6 +45,7 @@ sync-optional-envs:
 expected-tests: sync
     {{uv}} run --frozen pytest --collect-only -q --record-expected-tests >/dev/null
     {{uv}} run --frozen pytest -m containers infra/tests/containers --collect-only -q --record-expected-tests >/dev/null
+    {{uv}} run --frozen pytest -m swarm infra/tests/swarm_live --collect-only -q --record-expected-tests >/dev/null
 
 # Build every image (all profiles) and run the stack on a Docker engine: installs what is missing (Debian, root), starts dockerd when none answers.
 test-containers *args: sync

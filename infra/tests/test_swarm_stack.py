@@ -193,3 +193,21 @@ def test_the_proxy_fronts_each_replicated_service_by_its_tasks(services: dict[st
     binds = {int(port) for port in re.findall(r"^\s*bind :(\d+)$", text, re.MULTILINE)}
     assert binds == {p["target"] for p in services["proxy"]["ports"]}
     assert "nameserver docker 127.0.0.11:53" in text
+
+
+def test_the_proxy_queues_what_a_replica_would_refuse(services: dict[str, Any]) -> None:
+    """Each API replica refuses requests past API_MAX_CONCURRENT with a 503; the proxy must hold
+    a burst in its queue instead of forwarding it, so it sends each replica fewer than that."""
+    from mp_api.config import DEFAULT_MAX_CONCURRENT
+
+    text = PROXY_CONFIG.read_text(encoding="utf-8")
+    backend = text.split("\nbackend serving-api\n", 1)[1].split("\nbackend ", 1)[0]
+    per_server = re.search(
+        r"server-template api- \d+ tasks\.serving-api:\d+ .*maxconn (\d+)", backend
+    )
+    assert per_server, "the API servers have no maxconn: a burst would be refused, not queued"
+    environment = services["serving-api"]["environment"]
+    limit = int(environment.get("API_MAX_CONCURRENT", DEFAULT_MAX_CONCURRENT))
+    workers = int(environment.get("API_WORKERS", 1))
+    assert int(per_server.group(1)) < limit * workers
+    assert re.search(r"^\s*timeout queue \d+s$", backend, re.MULTILINE)
