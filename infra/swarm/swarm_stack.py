@@ -38,6 +38,9 @@ SECRET_NAMES = ("admin_token", "db_password", "database_url", "model_signing_key
 DATABASE_LABEL = "mindpulse.database"
 #: Set on the node by ``up`` when it ran ``docker swarm init``: ``down`` may then leave the swarm.
 INIT_LABEL = "mindpulse.swarm-init"
+# The network `docker swarm init` creates and `docker swarm leave` leaves behind.
+GWBRIDGE = "docker_gwbridge"
+GWBRIDGE_LABEL = "mindpulse.swarm-gwbridge"
 # The MindPulse images the stack runs (compose service names; reporting is in its profile).
 COMPOSE_SERVICES = ("trainer", "serving-api", "webapp", "reporting")
 BUILD_TIMEOUT_S = 3600
@@ -91,6 +94,10 @@ def node_labels() -> dict[str, str]:
     out = docker("node", "inspect", "self", "--format", "{{json .Spec.Labels}}").stdout
     labels: dict[str, str] = json.loads(out) or {}
     return labels
+
+
+def network_exists(name: str) -> bool:
+    return docker("network", "inspect", name, check=False).returncode == 0
 
 
 def init_swarm() -> bool:
@@ -271,8 +278,11 @@ def build_images(versions: Mapping[str, str]) -> None:
 
 
 def up(stack: SwarmStack) -> None:
+    bridge_before = network_exists(GWBRIDGE)
     if init_swarm():
         docker("node", "update", "--label-add", f"{INIT_LABEL}=swarm-up", node_id())
+        if not bridge_before:
+            docker("node", "update", "--label-add", f"{GWBRIDGE_LABEL}=made", node_id())
         log("this engine is now a one-node swarm (swarm-down leaves it again)")
     if node_labels().get(DATABASE_LABEL) != "true":
         docker("node", "update", "--label-add", f"{DATABASE_LABEL}=true", node_id())
@@ -297,13 +307,16 @@ def down(stack: SwarmStack, *, volumes: bool) -> None:
         return
     stack.remove(volumes=volumes)
     log(f"stack {stack.name} removed" + (" with its volumes" if volumes else "; volumes kept"))
-    if node_labels().get(INIT_LABEL) != "swarm-up":
+    labels = node_labels()
+    if labels.get(INIT_LABEL) != "swarm-up":
         return
     others = docker("service", "ls", "-q").stdout.split()
     if others:
         log(f"{len(others)} other service(s) run on this swarm: staying in it")
         return
     leave_swarm()
+    if labels.get(GWBRIDGE_LABEL) == "made" and network_exists(GWBRIDGE):
+        docker("network", "rm", GWBRIDGE, check=False)
     log("left the swarm that swarm-up made")
 
 
@@ -315,7 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = SwarmStack(settings=member_versions())
     try:
         if docker("info", check=False, timeout=30).returncode != 0:
-            raise SwarmError("no Docker engine answers (docker info failed): start dockerd")
+            raise SwarmError(
+                "no Docker engine answers (`docker info` failed): start it first, for example"
+                " `sudo systemctl start docker` (or `sudo dockerd &` where systemd does not run)"
+            )
         if args[0] == "up":
             build_images(stack.settings)
             up(stack)

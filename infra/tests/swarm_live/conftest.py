@@ -37,17 +37,12 @@ RETRAIN_THRESHOLD = 250
 # Building, a first training of 100,000 rows and the tests' own waits take minutes.
 SWARM_TEST_TIMEOUT = 1800
 FIGURES: dict[str, Any] = {}
-GWBRIDGE = "docker_gwbridge"
-
-
-def _network_exists(name: str) -> bool:
-    return swarm.docker("network", "inspect", name, check=False).returncode == 0
 
 
 @contextlib.contextmanager
 def one_node_swarm() -> Iterator[None]:
     """The engine in a swarm for the block, with the database label; undone as far as made here."""
-    bridge_before = _network_exists(GWBRIDGE)
+    bridge_before = swarm.network_exists(swarm.GWBRIDGE)
     inited = swarm.init_swarm()
     labelled = False
     try:
@@ -60,8 +55,8 @@ def one_node_swarm() -> Iterator[None]:
     finally:
         if inited:
             swarm.leave_swarm()
-            if not bridge_before and _network_exists(GWBRIDGE):
-                swarm.docker("network", "rm", GWBRIDGE, check=False)
+            if not bridge_before and swarm.network_exists(swarm.GWBRIDGE):
+                swarm.docker("network", "rm", swarm.GWBRIDGE, check=False)
         elif labelled:
             swarm.docker(
                 "node", "update", "--label-rm", swarm.DATABASE_LABEL, swarm.node_id(), check=False

@@ -57,7 +57,7 @@ class RecencyPolicy:
     """How much of the base set and of the feedback a retrain uses, and how rows are weighed."""
 
     base_rows: int = 5000
-    prior_weight: float = 100.0
+    prior_weight: float = 500.0
     half_life: int = 500
     window: int = 5000
     holdout_share: float = 0.2
