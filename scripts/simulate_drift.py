@@ -387,9 +387,11 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 root = Path(tmp) / name
                 shutil.copytree(template, root)
+                # The simulator is the API's one client, sending thousands of feedbacks in
+                # minutes: the per-client feedback rate limit (60 a minute) is off for it.
                 env = _env(root, RETRAIN_THRESHOLD=str(batch_of(name, size)),
                            ADMIN_TOKEN=secrets.token_hex(16), LOG_FORMAT="json",
-                           SELECTION_METRIC=args.metric)  # fmt: skip
+                           SELECTION_METRIC=args.metric, FEEDBACK_RATE_PER_MINUTE="0")  # fmt: skip
                 if args.candidates:
                     env["RETRAIN_CANDIDATES"] = args.candidates
                 api = LocalApi(root, env)
