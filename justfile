@@ -151,5 +151,7 @@ simulate-drift *args: sync
 
 # Mutation testing (mutmut, not in CI) of the feedback store, the artifact store and the fast path against their own test files; [GLOB] picks mutants, e.g. "mp_core.scoring.fastpath*". Survivors are listed at the end.
 mutants *args: sync
-    cd packages/mp-core && {{uv}} run --frozen --project ../.. --group mutants mutmut run {{args}}
+    # One OpenMP thread: a thread pool started before mutmut forks each mutant's run hangs in the
+    # child (scikit-learn's gradient boosting uses one), and the mutant is then reported as a timeout.
+    cd packages/mp-core && OMP_NUM_THREADS=1 {{uv}} run --frozen --project ../.. --group mutants mutmut run {{args}}
     cd packages/mp-core && {{uv}} run --frozen --project ../.. --group mutants mutmut results
