@@ -6,6 +6,7 @@ each test's own folders, so tests stay fast and never share files.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mp_core.settings import Settings
+from mp_core.stores.artifacts_files import ArtifactStore
 
 TINY_ROWS = 3000
 #: Every test process and the servers they start sign and check bundles with this key, so no
@@ -103,3 +105,14 @@ def trained_settings(_trained_template: Path, tmp_path: Path) -> Iterator[Settin
 def forest_settings(_forest_template: Path, tmp_path: Path) -> Iterator[Settings]:
     """Settings with a small random-forest model already current (version v0001)."""
     yield _copy_template(_forest_template, tmp_path)
+
+
+def copy_version(store: ArtifactStore, version: str) -> Path:
+    """v0001's bundle again as ``version`` (signed with the right key), not yet current."""
+    folder = store.versions_dir / version
+    shutil.copytree(store.versions_dir / "v0001", folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    text = json.dumps({**manifest, "version": version}).encode()
+    (folder / "manifest.json").write_bytes(text)
+    (folder / "manifest.sig").write_text(store.signing_key.sign(text))
+    return folder

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
+import multiprocessing
 from pathlib import Path
 
 import pytest
 
 from mp_core.contract import EXAMPLE_PROFILE
 from mp_core.errors import InvalidReceipt
-from mp_core.receipts import DERIVATION_LABEL, ReceiptSigner
+from mp_core.receipts import DERIVATION_LABEL, NONCE_BITS, ReceiptSigner, new_nonce
 from mp_core.settings import ConfigError, Settings
 
 KEY = b"k" * 32
@@ -77,3 +80,47 @@ def test_the_key_is_receipt_key_or_derived_from_the_signing_key(tmp_path: Path) 
         ReceiptSigner.from_settings(Settings(receipt_key="short"))
     with pytest.raises(ConfigError, match="RECEIPT_MAX_AGE"):
         Settings.from_env({"RECEIPT_MAX_AGE": "0"})
+
+
+def _v1_receipt(key: bytes, payload: list[object]) -> str:
+    """A receipt of the first format, made from its description: HMAC-SHA256 in base64url."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signed = "r1." + b64(json.dumps(payload, separators=(",", ":")).encode())
+    return f"{signed}.{b64(hmac.new(key, signed.encode(), hashlib.sha256).digest())}"
+
+
+def test_receipts_are_blake2s_signed_and_those_of_the_first_format_still_count() -> None:
+    signer = ReceiptSigner(KEY)
+    token = signer.issue(VALUES, 1, 0.73, "v0007", NOW, nonce=5)
+    head, payload, mac = token.split(".")
+    blake_key = hashlib.blake2s(KEY, person=b"mpr2key").digest()
+    signed = f"{head}.{payload}".encode()
+    assert (
+        head == "r2" and mac == hashlib.blake2s(signed, key=blake_key, digest_size=16).hexdigest()
+    )
+    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert decoded == [NOW, "v0007", 1, 0.73, VALUES, 5]
+    old = _v1_receipt(KEY, [NOW, "v0003", 0, 0.25, VALUES, "vQix39Zwyex6"])
+    receipt = signer.redeem(old, NOW + 5)
+    assert (receipt.model_version, receipt.prediction, receipt.probability) == ("v0003", 0, 0.25)
+    assert [getattr(receipt.profile, name) for name in EXAMPLE_PROFILE] == VALUES
+    for forged in (_v1_receipt(b"o" * 32, [NOW, "v0003", 1, 0.25, VALUES, "n"]),
+                   "r1." + token.split(".", 1)[1], "r3." + token.split(".", 1)[1]):  # fmt: skip
+        with pytest.raises(InvalidReceipt):
+            signer.redeem(forged, NOW)
+
+
+def test_a_forked_worker_draws_other_nonces_than_its_parent() -> None:
+    context = multiprocessing.get_context("fork")
+    with context.Pool(2) as pool:
+        children = pool.map(_nonces, range(2))
+    drawn = [*children, _nonces(0)]
+    assert len({n for batch in drawn for n in batch}) == 3 * 50
+    assert all(0 <= n < 2**NONCE_BITS for batch in drawn for n in batch)
+
+
+def _nonces(_: int) -> list[int]:
+    return [new_nonce() for _ in range(50)]

@@ -4,12 +4,10 @@ workers, each of them seen answering: no request fails."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +18,7 @@ from mp_core.errors import CorruptArtifact
 from mp_core.stores import retrain_requests
 from mp_core.stores.artifacts_files import ArtifactStore
 from testsupport.api import ADMIN_TOKEN, EXAMPLE, ApiServer, ApiServers, worker_of
+from testsupport.data import copy_version
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -87,17 +86,6 @@ class Load:
                 return
             time.sleep(0.05)
         raise AssertionError(f"not every worker serves {version}: {self.served(seen)}")
-
-
-def _copy_version(store: ArtifactStore, version: str) -> Path:
-    """v0001's bundle again as ``version`` (signed with the right key), not yet current."""
-    folder = store.versions_dir / version
-    shutil.copytree(store.versions_dir / "v0001", folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    text = json.dumps({**manifest, "version": version}).encode()
-    (folder / "manifest.json").write_bytes(text)
-    (folder / "manifest.sig").write_text(store.signing_key.sign(text))
-    return folder
 
 
 def _point_at(store: ArtifactStore, version: str) -> None:
@@ -176,7 +164,7 @@ def test_corrupted_bundle_is_refused_and_the_old_model_keeps_serving(
 ) -> None:
     api = start_api.start(workers=2, api_worker_header="1")
     store = ArtifactStore(api.settings.artifacts_dir)
-    bad = _copy_version(store, "v0002")
+    bad = copy_version(store, "v0002")
     # Signed with the right key, so what refuses it is the file that no longer matches.
     with (bad / "fastpath.npz").open("r+b") as handle:  # flip bytes in the middle
         handle.seek(200)
@@ -206,7 +194,7 @@ def test_a_refused_version_is_served_once_its_files_are_whole_without_a_restart(
 ) -> None:
     api = start_api.start(workers=2, api_worker_header="1")
     store = ArtifactStore(api.settings.artifacts_dir)
-    folder = _copy_version(store, "v0002")
+    folder = copy_version(store, "v0002")
     whole = (folder / "fastpath.npz").read_bytes()
     (folder / "fastpath.npz").write_bytes(whole[: len(whole) // 2])  # still being copied
     with Load(api) as load:

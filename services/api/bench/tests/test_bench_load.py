@@ -7,15 +7,18 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from mp_core.receipts import ReceiptSigner
 from services.api.bench.load import LoadError, LoadSettings, lua_script, parse_result, run_wrk
 from services.api.bench.servers import descendants, read_memory
-from services.api.bench.workload import BATCH_ROWS, build_workload
+from services.api.bench.workload import BATCH_ROWS, BENCH_RECEIPT_KEY, build_workload
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -97,7 +100,11 @@ def test_workload_bodies_are_valid_requests() -> None:
     assert {len(rows) for rows in batches} == {BATCH_ROWS}
     feedback = json.loads(workload.feedback[0])
     assert set(feedback) == {"prediction_id", "actual"}  # a receipt signed ahead of the run
-    assert str(feedback["prediction_id"]).startswith("r1.")
+    # ... which the started APIs (RECEIPT_KEY=BENCH_RECEIPT_KEY) redeem for one of the rows.
+    receipt = ReceiptSigner(BENCH_RECEIPT_KEY.encode()).redeem(
+        feedback["prediction_id"], time.time()
+    )
+    assert msgspec.structs.asdict(receipt.profile) == json.loads(workload.predict[0])["features"]
     again = build_workload()
     # The same rows on every run; receipts carry their issue time and a nonce, so only their
     # number is the same (a plain == would diff 50,000 bodies on failure).

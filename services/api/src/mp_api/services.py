@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from mp_api import metrics
 from mp_api.config import ApiConfig
-from mp_api.registry import ModelRegistry
+from mp_api.registry import POINTER_CHECK_SECONDS, ModelRegistry
 from mp_api.worker import new_worker_id
 from mp_core.errors import StoreUnavailable
 from mp_core.receipts import ReceiptSigner
@@ -42,7 +42,9 @@ class Services:
         return cls(
             settings=settings,
             config=config,
-            registry=ModelRegistry(stores.models, on_swap=metrics.model_swapped),
+            registry=ModelRegistry(
+                stores.models, on_swap=metrics.model_swapped, check_every=POINTER_CHECK_SECONDS
+            ),
             stores=stores,
             receipts=ReceiptSigner.from_settings(settings),
         )

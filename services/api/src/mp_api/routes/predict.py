@@ -71,11 +71,11 @@ def batch_receipts(
     probabilities: list[float],
     version: str,
 ) -> list[str]:
-    """One receipt per row: one clock reading and one random nonce, the row's index after it."""
+    """One receipt per row: one clock reading and one random nonce, the row's index added."""
     issue, astuple = signer.issue, msgspec.structs.astuple
     now, nonce = int(time.time()), new_nonce()
     return [
-        issue(astuple(row), label, p, version, now, f"{nonce}{i}")
+        issue(astuple(row), label, p, version, now, nonce + i)
         for i, (row, label, p) in enumerate(zip(rows, predictions, probabilities, strict=True))
     ]
 
