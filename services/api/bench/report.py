@@ -154,6 +154,7 @@ def targets(figures: Figures) -> list[Target]:
     retrain = api["retrain"]
     retrain_note = "" if retrain["retrain_running_throughout"] else "retrain ended mid-phase"
     worst_rss = max(process["rss_mb"] for process in api["memory"])
+    best_route, best_rows_per_s = best_batch(figures)
     found_targets = [
         _target(
             "/predict throughput vs baseline",
@@ -169,12 +170,15 @@ def targets(figures: Figures) -> list[Target]:
             "min",
             "x",
         ),
+        # On the faster batch route, as the peer comparison: /predict/batch signs a receipt for
+        # every row, which V2 (made for batches that need no feedback) does not.
         _target(
             f"batch scoring ({api['batch']['rows_per_request']} rows/request)",
-            api["batch"]["rows_per_s"],
+            best_rows_per_s,
             BATCH_ROWS_PER_S,
             "min",
             "rows/s",
+            f"{best_route}; /predict/batch with receipts {api['batch']['rows_per_s']:,.0f}",
         ),
         _target(
             "/predict p99 during retrain vs idle",
@@ -188,7 +192,6 @@ def targets(figures: Figures) -> list[Target]:
     ]
     single_peer, _ = fastest_peer(figures, "predict", "requests_per_s")
     batch_peer, _ = fastest_peer(figures, "batch", "rows_per_s")
-    route, _ = best_batch(figures)
     if figures.meta.get("peers"):
         no_peer = "no peer could be measured" if single_peer == "none" else ""
         found_targets += [
@@ -206,7 +209,7 @@ def targets(figures: Figures) -> list[Target]:
                 BATCH_VS_PEERS,
                 "min",
                 "x",
-                no_peer or f"ours: {route}; fastest: {batch_peer}",
+                no_peer or f"ours: {best_route}; fastest: {batch_peer}",
             ),
         ]
     if errors_note:

@@ -89,6 +89,7 @@ def render(figures: Figures) -> str:
             lines.append(
                 f"    {route:<16} decode {part['decode_us']:6.0f} us + score {part['score_us']:5.0f} us"
                 f" = {part['rows_per_s']:>11,.0f} rows/s; answer JSON {part['encode_us']:.0f} us"
+                + (" (with its receipts)" if key == "batch" else "")
             )
         for route, parts in batch_breakdown(figures).items():
             lines.append(

@@ -227,6 +227,13 @@ def _infer_route(answer: Any, limit: int) -> Any:
 
 def _respond(loaded: Any, columns: Columns) -> InferenceResponse:
     probability = np.asarray(loaded.scorer.score_codes(columns.numeric, columns.codes))
+    return inference_response(loaded.version, columns, probability)
+
+
+def inference_response(
+    version: str, columns: Columns, probability: np.ndarray
+) -> InferenceResponse:
+    """The answer to ``columns`` scored as ``probability`` by model ``version`` (counted)."""
     labels = (probability > 0.5).astype(np.int64)  # the rule of fastpath.predicted_class
     n = columns.rows
     metrics.count_predictions(int(labels.sum()), n)
@@ -248,7 +255,7 @@ def _respond(loaded: Any, columns: Columns) -> InferenceResponse:
     if wanted is None or "probability" in wanted:
         tensors.append(OutputTensor("probability", "FP64", [n], probability.tolist()))
     return InferenceResponse(
-        model_name=MODEL_NAME, model_version=loaded.version, outputs=tensors, id=columns.request_id
+        model_name=MODEL_NAME, model_version=version, outputs=tensors, id=columns.request_id
     )
 
 
