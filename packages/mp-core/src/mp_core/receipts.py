@@ -164,7 +164,7 @@ class ReceiptSigner:
     def redeem(self, token: str, now: float) -> Receipt:
         """The receipt ``token`` stands for, or :class:`InvalidReceipt` saying which rule fails."""
         signed, dot, mac = token.rpartition(".")
-        prefix = signed[: len(PREFIX)]
+        prefix = signed[: len(PREFIX)]  # both formats: "rN."
         if (
             len(token) > MAX_CHARS
             or not dot
@@ -184,7 +184,7 @@ class ReceiptSigner:
             )
         try:
             issued_at, version, prediction, probability, values, _ = _decode_payload.decode(
-                _unb64(signed[len(PREFIX) :])
+                _unb64(signed[len(prefix) :])
             )
             profile = profile_from_mapping(dict(zip(FEATURE_NAMES, values, strict=True)))
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
