@@ -35,6 +35,13 @@ class ImageSpec:
         return REPO_ROOT / self.member_dir / "pyproject.toml"
 
 
+# The serving plane: no training stack, one ASGI server, and nothing slim_env.py leaves out
+# (Litestar's CLI and test client, FastAPI).
+SERVING_LEAVES_OUT = (
+    *("gradio", "evidently", "scikit-learn", "scipy", "pandas", "skops", "mlflow"),
+    *("mlflow-skinny", "granian", "fastapi", "pydantic", "faker", "rich", "httpx"),
+)
+
 IMAGES = (
     ImageSpec(
         dockerfile="Dockerfile.trainer",
@@ -56,7 +63,7 @@ IMAGES = (
         extras=(),
         console_script="mindpulse-api",
         command=("serve",),
-        forbidden=("gradio", "evidently"),
+        forbidden=SERVING_LEAVES_OUT,
         writable=("/app/data", "/app/artifacts"),
         published_port=8080,
     ),

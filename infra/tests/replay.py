@@ -151,6 +151,9 @@ def replay_dockerfile(
             continue
         assignments = run_assignments(instruction) if instruction.keyword == "RUN" else {}
         words = instruction.operands()[len(assignments) :]
+        if instruction.keyword == "RUN" and words[:1] == ["python3"] and not assignments:
+            _run_script(dockerfile, instruction, words, workdir, environments, python)
+            continue
         target = assignments.pop("UV_PROJECT_ENVIRONMENT", default_target)
         if instruction.keyword != "RUN" or words[:2] != ["uv", "sync"] or assignments:
             raise ReplayError(f"{dockerfile.name} line {instruction.line}: cannot replay {words}")
@@ -167,6 +170,32 @@ def replay_dockerfile(
         )
         if completed.returncode != 0:
             raise ReplayError(f"{shlex.join(words)}:\n{completed.stderr}")
+
+
+def _run_script(
+    dockerfile: Path,
+    instruction: Instruction,
+    words: list[str],
+    workdir: Path,
+    environments: dict[str, Path],
+    python: str,
+) -> None:
+    """A stage's ``python3 <script copied into the stage> ...`` step (the environment slimming),
+    run on ``python`` with each image path it names replaced by its local folder."""
+    script = workdir / words[1]
+    if not script.is_file():
+        raise ReplayError(f"{dockerfile.name} line {instruction.line}: {words[1]} is not copied in")
+    arguments = [str(environments.get(word, word)) for word in words[2:]]
+    completed = subprocess.run(
+        [python, str(script), *arguments],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise ReplayError(f"{shlex.join(words)}:\n{completed.stdout}{completed.stderr}")
 
 
 def entry_module(spec: ImageSpec) -> tuple[str, bool]:

@@ -81,7 +81,8 @@ def test_builder_installs_only_the_members_locked_dependencies(
     assert rebuilt == {spec.member, "mp-core"}
     assert builder.env()["UV_COMPILE_BYTECODE"] == "1"
     for run in builder.all("RUN"):
-        assert "type=cache" in run.flags().get("mount", ""), f"line {run.line}: no uv cache mount"
+        if "uv sync" in run.args:
+            assert "type=cache" in run.flags().get("mount", ""), f"line {run.line}: no cache mount"
 
 
 def test_uv_itself_is_pinned(image: tuple[ImageSpec, Dockerfile]) -> None:
@@ -188,6 +189,7 @@ def test_dockerignore_keeps_out_secrets_data_and_caches() -> None:
         "services/api/src/mp_api/__init__.py",
         "services/ui/pyproject.toml",
         "services/reporting/README.md",
+        "infra/compose/slim_env.py",  # the API's builder slims its environment with it
     ]
     assert [p for p in kept_out if not ignore.excludes(p)] == []
     assert [p for p in needed if ignore.excludes(p)] == []

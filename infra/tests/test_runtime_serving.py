@@ -18,6 +18,17 @@ pytestmark = pytest.mark.slow
 SPECS = {spec.service: spec for spec in IMAGES}
 DATASET_ROWS = 2000
 FEEDBACK_ROWS = 20
+DOCS_AND_STATUS = (
+    "/schema/swagger",
+    "/schema/redoc",
+    "/schema/openapi.json",
+    "/schema/assets/swagger-ui-bundle.js",
+    "/schema/assets/redoc.standalone.js",
+    "/metrics",
+    "/model",
+    "/model/versions",
+    "/v2/models/mindpulse",
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +62,11 @@ def test_api_is_healthy_and_writes_feedback_as_uid_1000(trained: Sandbox) -> Non
                 answered = client.post("/feedback", json=feedback)
                 assert answered.status_code == 200, answered.text
                 actuals.append(str(feedback["actual"]))
+            # The routes that reach past the scoring path, in the slimmed environment: the
+            # docs pages and their files, the metrics, the model and the V2 metadata.
+            for path in DOCS_AND_STATUS:
+                answer = client.get(path)
+                assert answer.status_code == 200, (path, answer.text[:300])
     prod = trained.app / "data" / "prod_data.csv"
     header, *rows = prod.read_text().splitlines()
     # Exactly one row per answered feedback, in order, under the store's header.

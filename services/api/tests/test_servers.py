@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 
@@ -45,3 +49,25 @@ def test_ceiling_route_only_when_asked(start_api: ApiServers) -> None:
                 "model_version": "ceiling",
             }
         assert "/bench/ceiling" not in http.get("/schema/openapi.json").json()["paths"]
+
+
+def test_granian_without_its_extra_is_refused_in_one_line(tmp_path: Path) -> None:
+    """The image ships uvicorn only: asking it for granian names the extra, and starts nothing."""
+    blocked = (
+        "import sys; sys.modules['granian'] = None; from mp_api.cli import main; "
+        "raise SystemExit(main(['serve', '--server', 'granian']))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", blocked],
+        env={**os.environ, "ARTIFACTS_DIR": str(tmp_path), "DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert ran.stdout.strip() == (
+        "mindpulse-api: API_SERVER=granian needs the granian extra "
+        "(pip install 'mp-api[granian]'); uvicorn is the server installed"
+    )
+    assert not (tmp_path / "prod_data.csv").exists()  # nothing was started or repaired

@@ -10,6 +10,7 @@ services/api/README.md). ``serve`` gives the workers one fresh PROMETHEUS_MULTIP
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import shutil
@@ -32,6 +33,13 @@ def serve(args: argparse.Namespace, settings: Settings, config: ApiConfig) -> in
     port = settings.api_port if args.port is None else args.port
     workers = args.workers or settings.api_workers
     server = args.server or config.server
+    if server == "granian" and importlib.util.find_spec("granian") is None:
+        # Granian is an extra: the image and a plain install ship uvicorn only.
+        print(
+            "mindpulse-api: API_SERVER=granian needs the granian extra "
+            "(pip install 'mp-api[granian]'); uvicorn is the server installed"
+        )
+        return 2
     FeedbackStore(settings.prod_data_path).repair()
     metrics_dir = tempfile.mkdtemp(prefix="mindpulse-metrics-")
     # Set before anything imports prometheus_client: it picks its storage at import time.

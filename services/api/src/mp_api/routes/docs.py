@@ -3,7 +3,7 @@ docs pages with their assets served by the API itself."""
 
 from __future__ import annotations
 
-from importlib import resources
+import importlib.util
 from pathlib import Path
 from typing import Any, Final
 
@@ -47,8 +47,9 @@ PROFILE_EXAMPLE: Final = EXAMPLE_PROFILE
 
 
 #: Where the docs pages' files are served: Swagger UI from ``litestar-offline-docs``, ReDoc's
-#: standalone bundle from ``fastapi-offline`` (only its static files are read; FastAPI itself is
-#: never imported). The pages load nothing from outside, so they work without internet.
+#: standalone bundle from ``fastapi-offline`` (only its static files are read: the package is
+#: found, never imported, so FastAPI is not needed and the image leaves it out). The pages load
+#: nothing from outside, so they work without internet.
 DOCS_ASSETS: Final = "/schema/assets"
 _ASSET_PACKAGES: Final = ("litestar_offline_docs", "fastapi_offline")
 
@@ -70,9 +71,17 @@ def docs_render_plugins() -> list[OpenAPIRenderPlugin]:
     ]
 
 
+def _package_folder(name: str) -> Path:
+    """Where the installed package ``name`` lives, without running its ``__init__``."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the API docs need the {name} package, which is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def docs_assets() -> Router:
     """The docs pages' files, from the installed packages that carry them."""
-    directories = [Path(str(resources.files(name).joinpath("static"))) for name in _ASSET_PACKAGES]
+    directories = [_package_folder(name) / "static" for name in _ASSET_PACKAGES]
     return create_static_files_router(
         path=DOCS_ASSETS,
         directories=directories,
