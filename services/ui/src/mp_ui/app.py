@@ -40,12 +40,9 @@ SYSTEM_FONTS: Final = (
 )
 MONO_FONTS: Final = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
 
-# Moves keyboard focus (and the viewport on a phone) to what just appeared. The small delay
-# lets Gradio draw the new step before focusing it.
-FOCUS_JS: Final = (
-    "() => { setTimeout(() => { const el = document.querySelector('{selector}');"
-    " if (el) { el.focus(); el.scrollIntoView({block: 'start'}); } }, 80); }"
-)
+# Moves keyboard focus (and the viewport on a phone) to what just appeared, once Gradio has
+# drawn it, unless the person has moved the focus in the meantime (page.js).
+FOCUS_JS: Final = "() => { if (window.mpFocusOn) window.mpFocusOn('{selector}'); }"
 
 
 # After a step change: focus the first field with an error, or the new step's title (page.js).

@@ -72,15 +72,33 @@
   }).observe(document.body, { childList: true, subtree: true, attributes: true,
     attributeFilter: ['aria-selected', 'class'], characterData: true });
 
+  // Moves the focus to what a step change or a result just drew, after a short delay that lets
+  // Gradio draw it; unless the person moved the focus themselves meanwhile (into a field of the
+  // new step, on to its Next button): their next key must land where they put it, not on a title
+  // focused behind their back. Resolves with the element focused (null if left alone).
+  const focusOnceDrawn = (pick, delay, block) => {
+    const from = document.activeElement;
+    return new Promise((resolve) => setTimeout(() => {
+      const now = document.activeElement;
+      const moved = now && now !== from && now !== document.body && now.offsetParent !== null;
+      const el = moved ? null : pick();
+      if (el) { el.focus(); el.scrollIntoView({ block }); }
+      resolve(el || null);
+    }, delay));
+  };
+
   // After Next: the first field with an error gets the focus, otherwise the new step's title.
-  window.mpFocusStep = () => setTimeout(() => {
+  window.mpFocusStep = () => focusOnceDrawn(() => {
     enhance();
     const invalid = [...document.querySelectorAll('[aria-invalid="true"]')]
       .find((el) => el.offsetParent !== null);
     const target = invalid && invalid.matches('fieldset')
       ? (invalid.querySelector('input:checked') || invalid.querySelector('input'))
       : invalid;
-    const el = target || document.querySelector('#mp-step h2');
-    if (el) { el.focus(); el.scrollIntoView({ block: 'center' }); }
-  }, 120);
+    return target || document.querySelector('#mp-step h2');
+  }, 120, 'center');
+
+  // What just appeared (the result's title), on a phone scrolled to the top of the viewport.
+  window.mpFocusOn = (selector) => focusOnceDrawn(
+    () => document.querySelector(selector), 80, 'start');
 }
