@@ -159,17 +159,12 @@ def replay_dockerfile(
             raise ReplayError(f"{dockerfile.name} line {instruction.line}: cannot replay {words}")
         if target not in environments:
             raise ReplayError(f"{dockerfile.name} line {instruction.line}: no folder for {target}")
-        completed = subprocess.run(
+        _run_step(
             [uv_binary(), *words[1:], "--quiet"],
-            cwd=workdir,
+            words,
+            workdir,
             env={**env, "UV_PROJECT_ENVIRONMENT": str(environments[target])},
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
         )
-        if completed.returncode != 0:
-            raise ReplayError(f"{shlex.join(words)}:\n{completed.stderr}")
 
 
 def _run_script(
@@ -186,13 +181,15 @@ def _run_script(
     if not script.is_file():
         raise ReplayError(f"{dockerfile.name} line {instruction.line}: {words[1]} is not copied in")
     arguments = [str(environments.get(word, word)) for word in words[2:]]
+    _run_step([python, str(script), *arguments], words, workdir)
+
+
+def _run_step(
+    command: list[str], words: list[str], workdir: Path, env: dict[str, str] | None = None
+) -> None:
+    """One replayed RUN; a failure names the Dockerfile's words and shows the output."""
     completed = subprocess.run(
-        [python, str(script), *arguments],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        command, cwd=workdir, env=env, capture_output=True, text=True, timeout=240, check=False
     )
     if completed.returncode != 0:
         raise ReplayError(f"{shlex.join(words)}:\n{completed.stdout}{completed.stderr}")
