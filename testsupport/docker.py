@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -210,6 +210,10 @@ def build_environment() -> dict[str, str]:
     return env
 
 
+#: The label every MindPulse Dockerfile sets (checked by infra/tests/test_dockerfile_policy.py).
+OUR_IMAGES_LABEL: Final = "org.opencontainers.image.vendor=MindPulse"
+
+
 @dataclass(frozen=True)
 class BuiltImages:
     """Every image of compose.yaml, built once; ``seconds`` is the build's wall time."""
@@ -218,8 +222,10 @@ class BuiltImages:
 
 
 @pytest.fixture(scope="session")
-def compose_images(docker_engine: DockerEngine) -> BuiltImages:
-    """The base images (pulled or stood in), then every service image, all profiles."""
+def compose_images(docker_engine: DockerEngine) -> Iterator[BuiltImages]:
+    """The base images (pulled or stood in), then every service image, all profiles. Afterwards
+    the builds this replaced (untagged MindPulse images no container uses) are removed, so
+    repeated runs do not pile up image layers on the engine."""
     env = build_environment()
     started = time.monotonic()
     base = [str(REPO_ROOT / "infra" / "compose" / "base-images.sh")]
@@ -233,7 +239,12 @@ def compose_images(docker_engine: DockerEngine) -> BuiltImages:
         env=env,
         cwd=REPO_ROOT,
     )
-    return BuiltImages(seconds=time.monotonic() - started)
+    yield BuiltImages(seconds=time.monotonic() - started)
+    run(
+        ["docker", "image", "prune", "--force", "--filter", f"label={OUR_IMAGES_LABEL}"],
+        timeout=300,
+        check=False,
+    )
 
 
 def fresh_copy(destination: Path) -> Path:

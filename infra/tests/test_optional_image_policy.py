@@ -171,6 +171,8 @@ def test_images_carry_oci_labels_with_a_version(
     labels = " ".join(label.args for label in runtime.all("LABEL"))
     assert 'org.opencontainers.image.version="${VERSION}"' in labels
     assert "org.opencontainers.image.title=" in labels
+    # The container suite removes replaced builds by this label (testsupport.docker).
+    assert 'org.opencontainers.image.vendor="MindPulse"' in labels
 
 
 def test_published_port_is_exposed_and_checked_with_the_images_python(
