@@ -2,19 +2,19 @@
 
     python3 infra/compose/slim_env.py /app/.venv mp-api
 
-The builder stage runs this after its last ``uv sync``; the runtime stage then copies the
-environment. It removes:
+Every member's builder stage runs this after its last ``uv sync``; the runtime stage then copies
+the environment. It removes:
 
-* whole distributions the member's service never imports (``NOT_RUN``, each with the reason),
-  by their installed file lists; a name that is not installed fails the build, so the list
-  follows the lock instead of going stale;
-* test suites that packages ship inside themselves (``<package>/tests``) and type stubs
-  (``*.pyi``): nothing imports them at run time;
-* files inside packages that the service never reads (``UNUSED_FILES``).
+* the unit-test suites that some packages ship inside themselves (``<package>/.../tests`` of the
+  packages in ``TEST_SUITES`` only: elsewhere a ``tests`` folder can be a feature, such as
+  Evidently's checks) and type stubs (``*.pyi``): nothing imports them at run time;
+* for the API, whole distributions its service never imports (``NOT_RUN``, each with the
+  reason), by their installed file lists; a name that is not installed fails the build, so the
+  list follows the lock instead of going stale; and files no route serves (``UNUSED_FILES``).
 
-What the service does import is proven by running the slimmed environment: the replayed builder
-stage serves every route (infra/tests/test_runtime_serving.py), and the container suite runs the
-built image. Standard library only: it runs on the base image's interpreter.
+What the services do import is proven by running the slimmed environments: the replayed builder
+stages serve, train and report (infra/tests/test_runtime_*.py), and the container suite runs the
+built images. Standard library only: it runs on the base image's interpreter.
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ import sys
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+
+#: Packages whose ``tests`` folders are their own unit tests (numpy's alone is 17 MB with
+#: bytecode), never imported by the package itself.
+TEST_SUITES: tuple[str, ...] = (
+    "numpy", "scipy", "sklearn", "pandas", "pyarrow", "statsmodels", "skops",
+)  # fmt: skip
 
 #: Per member: distributions its lock pulls in that its service never imports, and why.
 NOT_RUN: dict[str, dict[str, str]] = {
@@ -120,12 +126,12 @@ def _remove_if_empty(folder: Path, site: Path) -> None:
 
 
 def shipped_tests_and_stubs(site: Path) -> Iterator[Path]:
-    """Test suites inside packages and ``.pyi`` stubs (not our packages' own: none ship tests)."""
-    for package in site.iterdir():
-        if not package.is_dir() or package.name.endswith((".dist-info", ".libs")):
-            continue
-        yield from (p for p in package.rglob("tests") if p.is_dir())
-        yield from package.rglob("*.pyi")
+    """The ``TEST_SUITES`` packages' test folders, and every ``.pyi`` stub."""
+    for name in TEST_SUITES:
+        package = site / name
+        if package.is_dir():
+            yield from (p for p in package.rglob("tests") if p.is_dir())
+    yield from site.rglob("*.pyi")
 
 
 def _size(path: Path) -> int:

@@ -166,7 +166,7 @@ def test_a_secret_in_the_shared_environment_is_refused(tmp_path: Path, variable:
 def test_secrets_never_reach_an_image() -> None:
     ignored = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert "*" in ignored  # everything is out unless re-included
-    # Under infra/ only single named files come back (the API builder's slim_env.py), never a
+    # Under infra/ only single named files come back (the builders' slim_env.py), never a
     # folder that could hold the secrets.
     infra = [line for line in ignored if line.startswith("!infra")]
     assert infra == ["!infra/compose/slim_env.py"]

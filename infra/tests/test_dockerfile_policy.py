@@ -85,6 +85,16 @@ def test_builder_installs_only_the_members_locked_dependencies(
             assert "type=cache" in run.flags().get("mount", ""), f"line {run.line}: no cache mount"
 
 
+def test_builder_slims_the_environment_after_its_last_sync(
+    image: tuple[ImageSpec, Dockerfile],
+) -> None:
+    spec, dockerfile = image
+    runs = dockerfile.stage("builder").all("RUN")
+    assert shlex.split(runs[-1].args) == [
+        "python3", "infra/compose/slim_env.py", "/app/.venv", spec.member,
+    ]  # fmt: skip
+
+
 def test_uv_itself_is_pinned(image: tuple[ImageSpec, Dockerfile]) -> None:
     _, dockerfile = image
     uv_stages = [s for s in dockerfile.stages if s.base.startswith("ghcr.io/astral-sh/uv:")]
@@ -191,7 +201,7 @@ def test_dockerignore_keeps_out_secrets_data_and_caches() -> None:
         "services/api/src/mp_api/__init__.py",
         "services/ui/pyproject.toml",
         "services/reporting/README.md",
-        "infra/compose/slim_env.py",  # the API's builder slims its environment with it
+        "infra/compose/slim_env.py",  # every builder slims its environment with it
     ]
     assert [p for p in kept_out if not ignore.excludes(p)] == []
     assert [p for p in needed if ignore.excludes(p)] == []

@@ -34,11 +34,19 @@ def venv(tmp_path: Path) -> Path:
         "kept-pkg",
         {
             "kept/__init__.py": "z = 3\n",
-            "kept/tests/test_it.py": "def test(): ...\n",
-            "kept/inner/tests/__init__.py": "\n",
+            "kept/tests/checks.py": "def lte(): ...\n",  # a feature named tests (Evidently's)
             "kept/__init__.pyi": "z: int\n",
-            "kept/testing.py": "helpers = 1\n",
             "kept_mod.py": "w = 4\n",
+        },
+    )
+    _install(
+        site,
+        "numpy",
+        {
+            "numpy/__init__.py": "\n",
+            "numpy/tests/test_it.py": "def test(): ...\n",
+            "numpy/_core/tests/__init__.py": "\n",
+            "numpy/testing/__init__.py": "helpers = 1\n",
         },
     )
     # Compiled forms, as UV_COMPILE_BYTECODE leaves them; the top-level cache is shared.
@@ -71,21 +79,24 @@ def test_a_named_distribution_goes_with_its_compiled_files_and_nothing_else(venv
     assert slim_env.remove_distribution(site, "Gone_Pkg") == expected  # names compare normalised
     assert _files(venv) == {
         "kept/__init__.py",
-        "kept/tests/test_it.py",
-        "kept/inner/tests/__init__.py",
+        "kept/tests/checks.py",
         "kept/__init__.pyi",
-        "kept/testing.py",
         "kept_mod.py",
         "__pycache__/kept_mod.cpython-311.pyc",
+        "numpy/__init__.py",
+        "numpy/tests/test_it.py",
+        "numpy/_core/tests/__init__.py",
+        "numpy/testing/__init__.py",
     }
     assert not (site / "gone").exists()
     assert not list(site.glob("gone_pkg-*.dist-info"))
 
 
-def test_test_suites_and_stubs_go_but_testing_helpers_stay(venv: Path) -> None:
+def test_listed_test_suites_and_stubs_go_but_other_tests_folders_stay(venv: Path) -> None:
     site = slim_env.site_packages(venv)
     removed = {str(p.relative_to(site)) for p in slim_env.shipped_tests_and_stubs(site)}
-    assert removed == {"kept/tests", "kept/inner/tests", "kept/__init__.pyi"}
+    # numpy's helpers for others' tests (numpy.testing) and a package's own "tests" feature stay.
+    assert removed == {"numpy/tests", "numpy/_core/tests", "kept/__init__.pyi"}
 
 
 def test_a_name_the_lock_no_longer_installs_fails_the_build(venv: Path) -> None:
@@ -104,5 +115,6 @@ def test_the_command_reports_what_it_freed(venv: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     # A member with no list loses only the test suites and stubs.
     assert ran.stdout.startswith("slim_env: other: removed distributions 0.0 MB, tests and stubs")
-    assert "kept/__init__.py" in _files(venv) and "gone_mod.py" in _files(venv)
-    assert "kept/tests/test_it.py" not in _files(venv)
+    left = _files(venv)
+    assert {"kept/__init__.py", "gone_mod.py", "kept/tests/checks.py"} <= left
+    assert "numpy/tests/test_it.py" not in left
