@@ -14,6 +14,7 @@ connection without answering, as a task that is killed mid-request does.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import socket
@@ -199,7 +200,10 @@ def wait_for(condition: object, timeout: float, what: str) -> None:
 
 
 @pytest.fixture
-def proxy_rig(tmp_path: Path) -> Iterator[ProxyRig]:
+def proxy_rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ProxyRig]:
+    """The rig, with the proxy's per-client feedback limit off unless a test asks for one
+    (``@pytest.mark.parametrize("proxy_rig", [5], indirect=True)``: 5 a minute)."""
+    feedback_rate = int(getattr(request, "param", 0))
     haproxy = shutil.which("haproxy")
     assert haproxy is not None, "haproxy is not on PATH: install Debian's haproxy (as .ci/run does)"
     api_replica_port, api = _replicas("api", ["127.0.0.2", "127.0.0.3", "127.0.0.4"])
@@ -230,7 +234,12 @@ def proxy_rig(tmp_path: Path) -> Iterator[ProxyRig]:
             encoding="utf-8",
         )
         with rig.log.open("wb") as log:
-            process = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=log, stderr=log)
+            process = subprocess.Popen(
+                [haproxy, "-db", "-f", str(config)],
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "FEEDBACK_RATE_PER_MINUTE": str(feedback_rate)},
+            )
         try:
             with httpx.Client(timeout=5) as client:
 

@@ -201,6 +201,21 @@ def test_a_page_session_stays_on_one_pod(overlay: Resources) -> None:
     assert "annotations" not in _one(overlay, "Ingress", "mindpulse-api")["metadata"]
 
 
+def test_feedback_is_limited_per_client_at_the_ingress(overlay: Resources) -> None:
+    """Behind the controller every pod sees its address: the per-client limit moves to the
+    Ingress of /feedback alone, and the API's own is off."""
+    feedback = _one(overlay, "Ingress", "mindpulse-api-feedback")
+    annotations = feedback["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/limit-rpm"] == "60"
+    assert annotations["nginx.ingress.kubernetes.io/limit-burst-multiplier"] == "1"
+    (rule,) = feedback["spec"]["rules"]
+    assert rule["host"] == _one(overlay, "Ingress", "mindpulse-api")["spec"]["rules"][0]["host"]
+    assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [("/feedback", "Exact")]
+    env = {e["name"]: e.get("value") for e in _container(
+        _one(overlay, "Deployment", "serving-api"), "api")["env"]}  # fmt: skip
+    assert env["FEEDBACK_RATE_PER_MINUTE"] == "0"
+
+
 def test_prod_uses_its_own_host_names(rendered: dict[str, Resources]) -> None:
     hosts = {
         rule["host"]

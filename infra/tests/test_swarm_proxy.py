@@ -114,3 +114,25 @@ def test_a_page_session_stays_on_one_replica(proxy_rig: ProxyRig) -> None:
         assert "mindpulse_page" in browser.cookies
         replicas = {_replica(browser.get("/")) for _ in range(20)}
     assert replicas == {_replica(first)}
+
+
+@pytest.mark.parametrize("proxy_rig", [5], indirect=True)
+def test_feedback_is_limited_per_client_address_at_the_proxy(proxy_rig: ProxyRig) -> None:
+    """Replicas see only the proxy's address, so the proxy counts feedback per client: past the
+    rate, its 429 is the API's problem JSON, and the refused requests never reach a replica."""
+    with httpx.Client(base_url=proxy_rig.api_url, timeout=5) as client:
+        answers = [client.post("/feedback", content=b"{}") for _ in range(8)]
+        predictions = Counter(client.post("/predict", content=b"{}").status_code for _ in range(20))
+    assert [answer.status_code for answer in answers] == [200] * 5 + [429] * 3
+    refused = answers[-1]
+    assert refused.headers["Retry-After"] == "60"
+    assert refused.headers["Content-Type"] == "application/json"
+    assert refused.json() == {
+        "error": "too_many_requests",
+        "detail": "too many feedbacks from this address: at most 5 a minute "
+        "(FEEDBACK_RATE_PER_MINUTE of the proxy)",
+        "field": "client",
+        "rule": "at most 5 feedbacks a minute",
+    }
+    assert sum(replica.served("/feedback") for replica in proxy_rig.api) == 5
+    assert predictions == {200: 20}  # predictions are never limited

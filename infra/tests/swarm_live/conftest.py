@@ -89,7 +89,13 @@ def swarm_stack(
         secrets_dir=tmp_path_factory.mktemp("swarm-secrets"),
         api_port=free_port(),
         page_port=free_port(),
-        settings={**IMAGE_SETTINGS, "MP_RETRAIN_THRESHOLD": str(RETRAIN_THRESHOLD)},
+        settings={
+            **IMAGE_SETTINGS,
+            "MP_RETRAIN_THRESHOLD": str(RETRAIN_THRESHOLD),
+            # One test client sends thousands of feedbacks: the proxy's per-client limit (tested
+            # against the same haproxy.cfg in infra/tests/test_swarm_proxy.py) is off here.
+            "MP_SWARM_FEEDBACK_RATE_PER_MINUTE": "0",
+        },
     )
     with one_node_swarm():
         try:
