@@ -23,6 +23,7 @@ receipt's mac as its idempotency key.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import math
@@ -88,8 +89,19 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
         return RECEIPT_KEY_PREFIX + self.mac
 
 
+#: base64 to base64url; binascii and this table are what base64.urlsafe_b64encode calls,
+#: without its two Python frames (a fifth of a receipt's cost).
+_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
+_b2a = binascii.b2a_base64
+
+
+def _b64_bytes(data: bytes) -> bytes:
+    """Unpadded base64url of ``data``."""
+    return _b2a(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return _b64_bytes(data).decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
@@ -158,7 +170,7 @@ class ReceiptSigner:
             tuple(values),
             new_nonce() if nonce is None else nonce,
         )
-        signed = _PREFIX_BYTES + base64.urlsafe_b64encode(_encode(payload)).rstrip(b"=")
+        signed = _PREFIX_BYTES + _b64_bytes(_encode(payload))
         return f"{signed.decode('ascii')}.{self._mac(signed)}"
 
     def redeem(self, token: str, now: float) -> Receipt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Final
 
 from litestar import Litestar
@@ -28,6 +29,19 @@ DESCRIPTION: Final = (
     "Errors are JSON bodies naming the field and the rule: "
     '{"error": ..., "detail": ..., "field": ..., "rule": ...}.'
 )
+
+
+def freeze_startup_heap() -> None:
+    """Last step of a worker's start: what exists now (modules, routes, the model) is kept by
+    the cyclic garbage collector out of every later collection (``gc.freeze``).
+
+    Those objects live as long as the worker, and a full collection walked all of them: under
+    load, with requests waiting in their turn (:mod:`mp_api.coalesce`), one ran every few
+    seconds and stopped the worker for about 50 ms each time, which was its p99. Frozen
+    objects are still freed by reference counting as before (an old model after a swap).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_guarded_app(settings: Settings, config: ApiConfig) -> ASGIApp:
@@ -69,7 +83,7 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> Litestar:
         route_handlers=[*handlers, assets],
         exception_handlers={Exception: handle_exception},
         middleware=[with_metrics],
-        on_startup=[services.start, metrics.start_flushing],
+        on_startup=[services.start, metrics.start_flushing, freeze_startup_heap],
         on_shutdown=[metrics.flush_pending],
         request_max_body_size=config.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -18,6 +18,7 @@ import msgspec
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from mp_api.body import require_json
+from mp_api.coalesce import BatchAnswer, Coalescer
 from mp_api.problems import (
     ApiProblem,
     body_ended_early,
@@ -89,6 +90,25 @@ def raw_route(endpoint: Endpoint, limit: int) -> Callable[[ASGIApp], ASGIApp]:
         async def serve(scope: Scope, receive: Receive, send: Send) -> None:
             try:
                 payload = endpoint(await read_body(scope, receive, limit))
+            except Exception as exc:
+                await send_problem(send, problem_answer(scope, exc))
+                return
+            await send_json(send, 200, payload)
+
+        return serve
+
+    return middleware
+
+
+def coalesced_route(answer: BatchAnswer, limit: int) -> Callable[[ASGIApp], ASGIApp]:
+    """Like :func:`raw_route`, with the bodies of one event-loop turn answered together by
+    ``answer`` (see :mod:`mp_api.coalesce`); each request still gets its own answer or error."""
+    coalescer = Coalescer(answer)
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            try:
+                payload = await coalescer(await read_body(scope, receive, limit))
             except Exception as exc:
                 await send_problem(send, problem_answer(scope, exc))
                 return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import chain
 from operator import attrgetter
 from typing import Annotated, Any
@@ -16,14 +16,15 @@ from litestar.params import Body
 from mp_api import metrics
 from mp_api.body import json_body
 from mp_api.problems import ApiProblem, describe_invalid_body
-from mp_api.raw import Endpoint, raw_route
+from mp_api.raw import Endpoint, coalesced_route, raw_route
 from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
 from mp_api.wire import BatchRequest, BatchRows, PredictRequest, PredictRow
 from mp_core.contract import BatchPrediction, Prediction
 from mp_core.receipts import ReceiptSigner, new_nonce
 from mp_core.schema import NUMERIC_FEATURES
-from mp_core.scoring.fastpath import CATEGORY_LEVELS, predicted_class
+from mp_core.scoring.fastpath import CATEGORY_LEVELS
+from mp_core.stores.artifacts_files import LoadedScorer
 
 _numeric_of = attrgetter(*NUMERIC_FEATURES)
 _WIDTH = len(NUMERIC_FEATURES)
@@ -101,20 +102,42 @@ def build(services: Services) -> list[HTTPRouteHandler]:
     max_batch = services.settings.max_batch
     batch_limit = services.config.batch_body_bytes(max_batch)
 
-    def answer_one(data: PredictRequest | PredictRow) -> Prediction:
-        loaded = registry.current()
-        probability = loaded.scorer.score_profile(data.features)
-        label = predicted_class(probability)
-        metrics.count_predictions(label, 1)
-        receipt = issue(
-            astuple(data.features), label, probability, loaded.version, int(time.time())
-        )
-        return Prediction(
-            prediction=label,
-            probability=probability,
-            model_version=loaded.version,
-            prediction_id=receipt,
-        )
+    def answer_rows(rows: Sequence[Any], loaded: LoadedScorer) -> list[Prediction]:
+        """One answer per decoded profile, each with its own receipt; counted once."""
+        score, version, now = loaded.scorer.score_profile, loaded.version, int(time.time())
+        answers = []
+        positives = 0
+        for features in rows:
+            probability = score(features)
+            label = 1 if probability > 0.5 else 0  # the rule of fastpath.predicted_class
+            positives += label
+            receipt = issue(astuple(features), label, probability, version, now)
+            answers.append(Prediction(label, probability, version, receipt))
+        metrics.count_predictions(positives, len(rows))
+        return answers
+
+    decode_row, encode = msgspec.json.Decoder(PredictRow).decode, msgspec.json.encode
+
+    def answer_bodies(bodies: Sequence[bytes]) -> list[bytes | Exception]:
+        """The /predict answers of one event-loop turn (mp_api.coalesce), in order.
+
+        A bad body is its own 400, also when no model serves; the model is asked once a turn.
+        """
+        answers: list[bytes | Exception | None] = []  # None: a valid body, answered below
+        valid: list[Any] = []
+        for body in bodies:
+            try:
+                valid.append(decode_row(body).features)
+                answers.append(None)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                answers.append(describe_invalid_body(exc, body, PredictRow))
+        if not valid:
+            return answers  # type: ignore[return-value]  # no None left
+        try:
+            predictions = iter(answer_rows(valid, registry.current()))
+        except Exception as exc:  # no model: every valid body of the turn says why
+            return [exc if answer is None else answer for answer in answers]
+        return [encode(next(predictions)) if answer is None else answer for answer in answers]
 
     def answer_batch(data: BatchRows) -> BatchPrediction:
         rows = data.instances
@@ -143,11 +166,9 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         )
 
     # The typed handlers document the routes (OpenAPI) and hold their settings; the raw route
-    # middleware answers their requests from the same answer_* functions (see mp_api.raw).
-    serve_one = raw_route(
-        _from_bytes(msgspec.json.Decoder(PredictRow), answer_one),
-        services.config.max_body_bytes,
-    )
+    # middleware answers their requests from the same answer_* functions (see mp_api.raw), and
+    # /predict answers the requests of one event-loop turn together (see mp_api.coalesce).
+    serve_one = coalesced_route(answer_bodies, services.config.max_body_bytes)
     serve_batch = raw_route(_from_bytes(msgspec.json.Decoder(BatchRows), answer_batch), batch_limit)
 
     @post(
@@ -166,7 +187,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         middleware=[serve_one],
     )
     async def predict(data: PredictBody) -> Prediction:
-        return answer_one(data)
+        return answer_rows([data.features], registry.current())[0]
 
     @post(
         "/predict/batch",
