@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from litestar import Response
 from litestar.handlers import HTTPRouteHandler, get, route
 
 from mp_api import metrics
-from mp_api.raw import raw_route
+from mp_api.raw import coalesced_route
 from mp_api.services import Services
 
 CEILING_PATH: Final = "/bench/ceiling"
@@ -24,8 +25,8 @@ def build(services: Services) -> list[HTTPRouteHandler]:
     if services.config.bench_ceiling:
         limit = services.config.batch_body_bytes(services.settings.max_batch)
 
-        def constant(body: bytes) -> bytes:
-            return _CEILING_BODY
+        def constant(bodies: Sequence[bytes]) -> list[bytes | Exception]:
+            return [_CEILING_BODY] * len(bodies)
 
         @route(
             CEILING_PATH,
@@ -33,10 +34,11 @@ def build(services: Services) -> list[HTTPRouteHandler]:
             status_code=200,
             include_in_schema=False,
             request_max_body_size=limit,
-            middleware=[raw_route(constant, limit)],
+            middleware=[coalesced_route(constant, limit)],
         )
         async def ceiling() -> Response[bytes]:
-            """Served by the raw route like /predict: the body read and checked, no work."""
+            """Served like /predict (the body read and checked, answered in its event-loop
+            turn: mp_api.coalesce), with a constant answer: no decoding, scoring or signing."""
             return Response(_CEILING_BODY, media_type="application/json")
 
         handlers.append(ceiling)
