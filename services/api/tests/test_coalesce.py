@@ -17,7 +17,7 @@ from mp_core.receipts import ReceiptSigner
 from mp_core.schema import profile_from_mapping
 from mp_core.settings import Settings
 from mp_core.stores import model_store
-from testsupport.api import EXAMPLE, ApiServers
+from testsupport.api import EXAMPLE, ApiServer, ApiServers
 
 
 class Recorder:
@@ -111,11 +111,11 @@ async def _predict_all(url: str, bodies: list[dict[str, Any]]) -> list[httpx.Res
 
 
 @pytest.fixture(scope="module")
-def api(module_api: ApiServers) -> Any:
+def api(module_api: ApiServers) -> ApiServer:
     return module_api.start()
 
 
-def test_concurrent_predictions_each_get_their_own_answer_and_receipt(api: Any) -> None:
+def test_concurrent_predictions_each_get_their_own_answer_and_receipt(api: ApiServer) -> None:
     """Many clients at once, some with bad bodies: no answer, error or receipt is swapped."""
     bodies: list[dict[str, Any]] = []
     for i in range(N_CONCURRENT):
