@@ -12,8 +12,8 @@ loaded at serving time with ``numpy.load(allow_pickle=False)``, which executes n
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from operator import attrgetter, mul
+from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
@@ -33,11 +33,39 @@ _numeric_of = attrgetter(*NUMERIC_FEATURES)
 Arrays = dict[str, np.ndarray]
 
 
-def _sigmoid(logit: float) -> float:
-    if logit >= 0:
-        return 1.0 / (1.0 + math.exp(-logit))
-    e = math.exp(logit)
-    return e / (1.0 + e)
+def _linear_scorer(
+    const: float, weights: Sequence[float], category_weights: Sequence[Mapping[str, float]]
+) -> Callable[[Any], float]:
+    """The logistic regression's probability for one profile, its seven products written out
+    in the order of ``NUMERIC_FEATURES`` (the tests hold it equal to the array path).
+
+    Written out, the sum costs half of ``sum(map(mul, ...))`` over a tuple of the values.
+    """
+    w0, w1, w2, w3, w4, w5, w6 = weights
+    gender_weight, department_weight = (weights_of.get for weights_of in category_weights)
+    exp = math.exp
+
+    def score(p: Any) -> float:
+        logit = (
+            const
+            + (
+                w0 * p.Age
+                + w1 * p.CGPA
+                + w2 * p.Sleep_Duration
+                + w3 * p.Study_Hours
+                + w4 * p.Social_Media_Hours
+                + w5 * p.Physical_Activity
+                + w6 * p.Stress_Level
+            )
+            + gender_weight(p.Gender, 0.0)
+            + department_weight(p.Department, 0.0)
+        )
+        if logit >= 0:  # the side of the sigmoid where exp cannot overflow
+            return 1.0 / (1.0 + exp(-logit))
+        e = exp(logit)
+        return e / (1.0 + e)
+
+    return score
 
 
 class FastScorer:
@@ -64,6 +92,7 @@ class FastScorer:
             {level: i for i, level in enumerate(CATEGORY_LEVELS[name])}
             for name in CATEGORICAL_FEATURES
         ]
+        self._profile_scorer: Callable[[Any], float] | None = None
         if self.kind == "linear":
             coef = np.asarray(arrays["coef"], dtype=np.float64)
             intercept = float(arrays["intercept"])
@@ -91,15 +120,20 @@ class FastScorer:
 
     def score_profile(self, profile: StudentProfile) -> float:
         """Probability of depression risk for one validated profile."""
-        if self.kind == "linear":
-            # One C-level pass over the seven products (a Python loop costs twice as much).
-            logit = (
-                self._const
-                + sum(map(mul, self._w, _numeric_of(profile)))
-                + self._cat_w[0].get(profile.Gender, 0.0)
-                + self._cat_w[1].get(profile.Department, 0.0)
-            )
-            return _sigmoid(logit)
+        return self.profile_scorer()(profile)
+
+    def profile_scorer(self) -> Callable[[Any], float]:
+        """``score_profile`` as one function, with everything it reads bound (the hot path)."""
+        scorer = self._profile_scorer
+        if scorer is None:
+            if self.kind == "linear":
+                scorer = _linear_scorer(self._const, self._w, self._cat_w)
+            else:
+                scorer = self._score_one_of_many
+            self._profile_scorer = scorer
+        return scorer
+
+    def _score_one_of_many(self, profile: Any) -> float:
         return float(self.score_profiles([profile])[0])
 
     def score_profiles(self, profiles: Sequence[StudentProfile]) -> np.ndarray:
