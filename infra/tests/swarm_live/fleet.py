@@ -18,6 +18,7 @@ import httpx
 
 from infra.swarm.swarm_stack import SwarmStack, docker
 from mp_core.contract import EXAMPLE_PROFILE
+from mp_core.receipts import receipt_mac
 
 MAX_LOAD_SECONDS = 300.0
 T = TypeVar("T")
@@ -28,11 +29,6 @@ SERVED_BY = "x-served-by"
 def profile(marker: int) -> dict[str, Any]:
     """The example profile, made distinct by ``Physical_Activity`` minutes (0 to 10,080)."""
     return {**EXAMPLE_PROFILE, "Physical_Activity": float(marker % 10_080)}
-
-
-def mac_of(receipt: str) -> str:
-    """The receipt's signature: the store keys its row on it (``receipt:<mac>``)."""
-    return receipt.rsplit(".", 1)[-1]
 
 
 def in_threads(
@@ -79,7 +75,7 @@ def feedback_rows(stack: SwarmStack, receipts: Iterable[str] | None = None) -> t
     """(rows, distinct idempotency keys) of the feedback table, or of the rows of ``receipts``."""
     where = ""
     if receipts is not None:  # signatures are base64url: nothing to quote
-        keys = ",".join(f"'receipt:{mac_of(receipt)}'" for receipt in receipts)
+        keys = ",".join(f"'receipt:{receipt_mac(receipt)}'" for receipt in receipts)
         where = f" WHERE idempotency_key IN ({keys})"
     sql = f"SELECT count(*), count(DISTINCT idempotency_key) FROM feedback{where}"
     rows, keys = psql(stack, sql).split("|")
@@ -118,7 +114,7 @@ def send_feedbacks(
         last: Exception | Answer | None = None
         for _ in range(attempts):
             try:
-                answer = _post(client, "/feedback", body, mac_of(receipt))
+                answer = _post(client, "/feedback", body, receipt_mac(receipt))
             except httpx.HTTPError as exc:
                 last = exc
             else:

@@ -1,12 +1,14 @@
 """Error mapping of the client, over httpx's in-memory transport (the server side is tested
 against the real API in services/api)."""
 
+import base64
 import json
 
 import httpx
 import pytest
 
 from mp_core.client import ApiError, ApiUnavailable, MindPulseClient
+from mp_core.receipts import ReceiptSigner
 
 PROFILE = {
     "Age": 21,
@@ -57,11 +59,15 @@ def test_feedback_sends_the_receipt_and_waits_out_a_429() -> None:
         ack = {"status": "ok", "total_feedbacks": 7, "retrain_triggered": False}
         return httpx.Response(200, json=ack)
 
+    receipt = ReceiptSigner(b"k" * 32).issue(list(PROFILE.values()), 1, 0.8, "v0002", 1)
     with client_for(handler) as client:
         assert client.feedback("r1.payload.mac", 1).total_feedbacks == 7
-    assert len(sent) == 2
+        client.feedback(receipt, 0)
+    assert len(sent) == 3
     assert json.loads(sent[1].content) == {"prediction_id": "r1.payload.mac", "actual": 1}
     assert sent[1].headers["Idempotency-Key"] == "mac"
+    # A receipt of the current format: its mac in hex, as the server keys the row on it.
+    assert sent[2].headers["Idempotency-Key"] == base64.b64decode(receipt)[-16:].hex()
 
 
 def test_a_validation_error_carries_field_and_rule() -> None:

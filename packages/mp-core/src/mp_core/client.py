@@ -20,6 +20,7 @@ import msgspec
 
 from mp_core.contract import BatchPrediction, FeedbackAck, Prediction
 from mp_core.errors import MindPulseError
+from mp_core.receipts import receipt_mac
 from mp_core.schema import StudentProfile, profile_to_dict
 
 DEFAULT_BASE_URL: Final = "http://127.0.0.1:8080"
@@ -180,7 +181,7 @@ class _Calls:
         body = {"prediction_id": prediction_id, "actual": actual}
         # The server keys the row on the receipt itself; the header (its mac) tells a proxy
         # in front that sending this request again is safe.
-        key = {"Idempotency-Key": prediction_id.rsplit(".", 1)[-1][:200] or "receipt"}
+        key = {"Idempotency-Key": receipt_mac(prediction_id)[:200] or "receipt"}
         return _Call("POST", "/feedback", _decoder(FeedbackAck), json=body, headers=key)
 
     @staticmethod
