@@ -58,8 +58,7 @@ def measure_limit(
     from mp_api.routes.predict import batch_receipts, score_rows
     from mp_api.routes.v2 import inference_response
     from mp_api.tensors import decode_request
-    from mp_api.wire import BatchRows
-    from mp_core.contract import BatchPrediction
+    from mp_api.wire import BatchPredictionAnswer, BatchRows
     from mp_core.receipts import ReceiptSigner
     from mp_core.stores.artifacts_files import ArtifactStore
 
@@ -78,7 +77,7 @@ def measure_limit(
         probabilities = probability.tolist()
         receipts = batch_receipts(signer, decoded_rows.instances, labels, probabilities, "v0001")
         return msgspec.json.encode(
-            BatchPrediction(labels, probabilities, model_version="v0001", prediction_ids=receipts)
+            BatchPredictionAnswer(labels, probabilities, "v0001", prediction_ids=receipts)
         )
 
     with pinned(config.server_cpus):

@@ -4,15 +4,20 @@ replica; the old body shape and floods are refused."""
 
 from __future__ import annotations
 
+import base64
 import time
 
 import httpx
 import pytest
 
+from mp_api import metrics
 from mp_api.rate_limit import ClientRateLimit, retry_after
+from mp_api.routes.predict import row_answerer
 from mp_core.client import MindPulseClient
-from mp_core.receipts import ReceiptSigner
-from mp_core.stores import feedback_store
+from mp_core.receipts import ReceiptSigner, receipt_text
+from mp_core.schema import profile_from_mapping
+from mp_core.settings import Settings
+from mp_core.stores import feedback_store, model_store
 from testsupport.api import EXAMPLE, ApiServers, predict_and_feed_back, worker_of
 
 RECEIPT_KEY = "receipt-key-for-tests-0123456789abcdef"
@@ -80,13 +85,12 @@ def test_tampered_foreign_expired_and_malformed_receipts_are_refused(
     with httpx.Client(base_url=other.url, timeout=10) as http:
         foreign = str(_receipt(http)["prediction_id"])
     with httpx.Client(base_url=api.url, timeout=10) as http:
-        token = str(_receipt(http)["prediction_id"])
-        head, payload, mac = token.split(".")
+        receipt = base64.b64decode(str(_receipt(http)["prediction_id"]))
         # The payload says prediction 1 where the server said 0 (or the reverse): re-encoded.
-        forged = signer.issue(values, 1, 0.99, "v0001", now).split(".")[1]
+        forged = base64.b64decode(signer.issue(values, 1, 0.99, "v0001", now))
         cases = {
-            "altered payload": f"{head}.{forged}.{mac}",
-            "altered mac": f"{head}.{payload}.{mac[:-2]}AA",
+            "altered payload": receipt_text(forged[:-16] + receipt[-16:]),
+            "altered mac": receipt_text(receipt[:-2] + b"AA"),
             "from another deployment": foreign,
             "expired": signer.issue(values, 0, 0.2, "v0001", now - 3601),
             "from the future": signer.issue(values, 0, 0.2, "v0001", now + 3600),
@@ -185,3 +189,27 @@ def test_the_limiter_refills_and_forgets_only_clients_without_debt() -> None:
     assert limit.take("d") is None
     assert retry_after(0.01) == "1" and retry_after(1.2) == "2"
     assert ClientRateLimit(0, 1).take("a") is None  # 0: no limit
+
+
+def test_one_answerer_gives_each_answer_its_own_receipt_and_counts_its_class(
+    trained_settings: Settings,
+) -> None:
+    """The answerer /predict makes once per model and second: the same profile twice gets two
+    receipts, each saying exactly what was answered, when, and by which version."""
+    loaded = model_store(trained_settings).load_scorer()
+    signer = ReceiptSigner(RECEIPT_KEY.encode())
+    profile = profile_from_mapping(EXAMPLE)
+    before = list(metrics.PENDING_BY_CLASS)
+    answer = row_answerer(loaded, signer, issued_at=1_800_000_000)
+    first, second = answer(profile), answer(profile)
+    assert first.prediction_id != second.prediction_id
+    expected = loaded.scorer.score_profile(profile)
+    for given in (first, second):
+        assert (given.probability, given.prediction) == (expected, int(expected > 0.5))
+        assert given.model_version == loaded.version
+        receipt = signer.redeem(receipt_text(given.prediction_id), 1_800_000_001)
+        assert (receipt.profile, receipt.issued_at) == (profile, 1_800_000_000)
+        assert (receipt.probability, receipt.model_version) == (expected, loaded.version)
+    after = list(metrics.PENDING_BY_CLASS)
+    assert after[first.prediction] - before[first.prediction] == 2
+    assert after[1 - first.prediction] == before[1 - first.prediction]

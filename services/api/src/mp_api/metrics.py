@@ -73,10 +73,11 @@ MODEL_LOAD_FAILURES = Counter(
 # Label children bound on first use (not at import, so /metrics lists only classes served):
 # labels() costs a lock and a dict lookup on every call, the hot path pays it once.
 _PREDICTED: dict[str, Any] = {}
-#: Predictions per class not yet added to the shared counter. In multiprocess mode every
-#: ``inc`` takes a lock and writes the worker's mmap file (a few microseconds, as much as the
-#: scoring); the hot path only adds to these ints and :func:`flush_pending` moves them over.
-_PENDING: list[int] = [0, 0]
+#: Predictions per class (the index is the class) not yet added to the shared counter. In
+#: multiprocess mode every ``inc`` takes a lock and writes the worker's mmap file (a few
+#: microseconds, as much as the scoring); the hot path only adds to these ints
+#: (``PENDING_BY_CLASS[label] += 1``) and :func:`flush_pending` moves them over.
+PENDING_BY_CLASS: list[int] = [0, 0]
 FLUSH_SECONDS: Final = 0.25
 
 
@@ -88,7 +89,7 @@ def _predicted(label: str) -> Any:
 
 
 def count_predictions(positives: int, total: int) -> None:
-    pending = _PENDING
+    pending = PENDING_BY_CLASS
     pending[1] += positives
     pending[0] += total - positives
 
@@ -99,8 +100,8 @@ _TALLIES: weakref.WeakSet[MetricsMiddleware] = weakref.WeakSet()
 
 def flush_pending() -> None:
     """Add the predictions and requests counted since the last flush to the shared metrics."""
-    zeros, ones = _PENDING
-    _PENDING[0] = _PENDING[1] = 0
+    zeros, ones = PENDING_BY_CLASS
+    PENDING_BY_CLASS[0] = PENDING_BY_CLASS[1] = 0
     if ones:
         _predicted("1").inc(ones)
     if zeros:

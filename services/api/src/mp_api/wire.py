@@ -52,7 +52,29 @@ class BatchRows(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=Fals
     instances: Annotated[list[ProfileRow], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
 
 
-#: Longest ``prediction_id`` read (a receipt is about 170 characters).
+class PredictionAnswer(msgspec.Struct, frozen=True, gc=False):
+    """:class:`~mp_core.contract.Prediction` as ``/predict`` writes it: the receipt as its
+    bytes, which msgspec's encoder writes as base64, the receipt's own text (the same JSON,
+    without a Python-level base64 step for every answer). Scalars only: the garbage collector
+    need not track one made for every prediction."""
+
+    prediction: int
+    probability: float
+    model_version: str
+    prediction_id: bytes
+
+
+class BatchPredictionAnswer(msgspec.Struct, frozen=True):
+    """:class:`~mp_core.contract.BatchPrediction` as ``/predict/batch`` writes it (the receipts
+    as bytes, see :class:`PredictionAnswer`)."""
+
+    predictions: list[int]
+    probabilities: list[float]
+    model_version: str
+    prediction_ids: list[bytes]
+
+
+#: Longest ``prediction_id`` read (a receipt is 124 characters, one of an earlier format about 210).
 MAX_RECEIPT_CHARS = 1000
 Receipt = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_RECEIPT_CHARS)]
 

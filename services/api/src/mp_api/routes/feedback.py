@@ -37,7 +37,7 @@ FeedbackDoc = Annotated[
         examples=[
             example(
                 "the true class of an estimate is 0",
-                {"prediction_id": "r2.WzE3…(from POST /predict).d4a8…", "actual": 0},
+                {"prediction_id": "mpr3AZ…(from POST /predict)…Lw==", "actual": 0},
             )
         ],
     ),

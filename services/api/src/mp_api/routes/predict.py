@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from itertools import chain
+from itertools import chain, count
 from operator import attrgetter
 from typing import Annotated, Any
 
@@ -19,7 +19,14 @@ from mp_api.problems import ApiProblem, describe_invalid_body
 from mp_api.raw import Endpoint, coalesced_route, raw_route
 from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
-from mp_api.wire import BatchRequest, BatchRows, PredictRequest, PredictRow
+from mp_api.wire import (
+    BatchPredictionAnswer,
+    BatchRequest,
+    BatchRows,
+    PredictionAnswer,
+    PredictRequest,
+    PredictRow,
+)
 from mp_core.contract import BatchPrediction, Prediction
 from mp_core.receipts import ReceiptSigner, new_nonce
 from mp_core.schema import NUMERIC_FEATURES
@@ -71,14 +78,40 @@ def batch_receipts(
     predictions: list[int],
     probabilities: list[float],
     version: str,
-) -> list[str]:
-    """One receipt per row: one clock reading and one random nonce, the row's index added."""
-    issue, astuple = signer.issue, msgspec.structs.astuple
-    now, nonce = int(time.time()), new_nonce()
+) -> list[bytes]:
+    """One receipt per row (bytes: see PredictionAnswer): one clock reading and one random
+    nonce, the row's index added."""
+    issue, astuple = signer.issuer(version, int(time.time())), msgspec.structs.astuple
+    nonce = new_nonce()
     return [
-        issue(astuple(row), label, p, version, now, nonce + i)
+        issue(astuple(row), label, p, nonce + i)
         for i, (row, label, p) in enumerate(zip(rows, predictions, probabilities, strict=True))
     ]
+
+
+RowAnswer = Callable[[Any], PredictionAnswer]
+"""A validated profile in, its answer out: the class, the probability, the version, the receipt."""
+
+
+def row_answerer(loaded: LoadedScorer, signer: ReceiptSigner, issued_at: int) -> RowAnswer:
+    """Answers of ``loaded`` with receipts issued at ``issued_at``, each counted by its class.
+
+    Everything the answers share (the scorer, the version, the receipts' common part, one
+    random nonce counted up) is bound here once, so one answer is a few calls.
+    """
+    score, version = loaded.scorer.profile_scorer(), loaded.version
+    issue, astuple = signer.issuer(version, issued_at), msgspec.structs.astuple
+    nonces = count(new_nonce())
+    tally = metrics.PENDING_BY_CLASS
+
+    def answer(features: Any) -> PredictionAnswer:
+        probability = score(features)
+        label = 1 if probability > 0.5 else 0  # the rule of fastpath.predicted_class
+        tally[label] += 1
+        receipt = issue(astuple(features), label, probability, next(nonces))
+        return PredictionAnswer(label, probability, version, receipt)
+
+    return answer
 
 
 def _from_bytes(decoder: msgspec.json.Decoder[Any], answer: Callable[[Any], Any]) -> Endpoint:
@@ -96,50 +129,47 @@ def _from_bytes(decoder: msgspec.json.Decoder[Any], answer: Callable[[Any], Any]
 
 
 def build(services: Services) -> list[HTTPRouteHandler]:
-    registry = services.registry
-    issue = services.receipts.issue
-    astuple = msgspec.structs.astuple
+    registry, signer = services.registry, services.receipts
     max_batch = services.settings.max_batch
     batch_limit = services.config.batch_body_bytes(max_batch)
+    # The answerer of the serving model and the current second, made again when either changes.
+    made: list[Any] = [None, None, None]  # model, second, answerer
 
-    def answer_rows(rows: Sequence[Any], loaded: LoadedScorer) -> list[Prediction]:
-        """One answer per decoded profile, each with its own receipt; counted once."""
-        score, version, now = loaded.scorer.score_profile, loaded.version, int(time.time())
-        answers = []
-        positives = 0
-        for features in rows:
-            probability = score(features)
-            label = 1 if probability > 0.5 else 0  # the rule of fastpath.predicted_class
-            positives += label
-            receipt = issue(astuple(features), label, probability, version, now)
-            answers.append(Prediction(label, probability, version, receipt))
-        metrics.count_predictions(positives, len(rows))
-        return answers
+    def current_answerer() -> RowAnswer:
+        loaded, second = registry.current(), int(time.time())
+        if made[0] is not loaded or made[1] != second:
+            made[:] = loaded, second, row_answerer(loaded, signer, second)
+        answer: RowAnswer = made[2]
+        return answer
 
     decode_row, encode = msgspec.json.Decoder(PredictRow).decode, msgspec.json.encode
 
-    def answer_bodies(bodies: Sequence[bytes]) -> list[bytes | Exception]:
-        """The /predict answers of one event-loop turn (mp_api.coalesce), in order.
+    def refusal(body: bytes, unavailable: Exception) -> Exception:
+        """A body's 400 when it is invalid, else why no answer can be given."""
+        try:
+            decode_row(body)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return describe_invalid_body(exc, body, PredictRow)
+        return unavailable
 
-        A bad body is its own 400, also when no model serves; the model is asked once a turn.
-        """
-        answers: list[bytes | Exception | None] = []  # None: a valid body, answered below
-        valid: list[Any] = []
+    def answer_bodies(bodies: Sequence[bytes]) -> list[bytes | Exception]:
+        """The /predict answers of one event-loop turn (mp_api.coalesce), in order, each body
+        its own: a bad body is its own 400, also when no model serves."""
+        try:
+            answer = current_answerer()
+        except Exception as exc:  # no model: every valid body of the turn says why
+            return [refusal(body, exc) for body in bodies]
+        answers: list[bytes | Exception] = []
         for body in bodies:
             try:
-                valid.append(decode_row(body).features)
-                answers.append(None)
+                answers.append(encode(answer(decode_row(body).features)))
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 answers.append(describe_invalid_body(exc, body, PredictRow))
-        if not valid:
-            return answers  # type: ignore[return-value]  # no None left
-        try:
-            predictions = iter(answer_rows(valid, registry.current()))
-        except Exception as exc:  # no model: every valid body of the turn says why
-            return [exc if answer is None else answer for answer in answers]
-        return [encode(next(predictions)) if answer is None else answer for answer in answers]
+            except Exception as exc:  # this body's own failure (logged as a 500 by raw.py)
+                answers.append(exc)
+        return answers
 
-    def answer_batch(data: BatchRows) -> BatchPrediction:
+    def answer_batch(data: BatchRows) -> BatchPredictionAnswer:
         rows = data.instances
         if len(rows) > max_batch:
             raise ApiProblem(
@@ -156,13 +186,11 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         metrics.count_predictions(positives, len(rows))
         metrics.BATCH_ROWS.observe(len(rows))
         predictions, probabilities = labels.tolist(), probability.tolist()
-        return BatchPrediction(
+        return BatchPredictionAnswer(
             predictions=predictions,
             probabilities=probabilities,
             model_version=loaded.version,
-            prediction_ids=batch_receipts(
-                services.receipts, rows, predictions, probabilities, loaded.version
-            ),
+            prediction_ids=batch_receipts(signer, rows, predictions, probabilities, loaded.version),
         )
 
     # The typed handlers document the routes (OpenAPI) and hold their settings; the raw route
@@ -187,7 +215,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         middleware=[serve_one],
     )
     async def predict(data: PredictBody) -> Prediction:
-        return answer_rows([data.features], registry.current())[0]
+        return current_answerer()(data.features)  # type: ignore[return-value]  # the same JSON
 
     @post(
         "/predict/batch",
@@ -206,6 +234,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         middleware=[serve_batch],
     )
     async def predict_batch(data: BatchBody) -> BatchPrediction:
-        return answer_batch(data)  # type: ignore[arg-type]  # decoded as BatchRows
+        # Decoded as BatchRows; answered as BatchPredictionAnswer, the same JSON.
+        return answer_batch(data)  # type: ignore[arg-type,return-value]
 
     return [predict, predict_batch]
