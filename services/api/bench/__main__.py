@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         servers=servers,
         quick=args.quick,
         peers=peers,
-        ceiling_rounds=2 if args.quick else 4,
+        ceiling_rounds=2 if args.quick else 10,
     )
     try:
         wrk_binary()

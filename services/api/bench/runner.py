@@ -78,7 +78,7 @@ class BenchConfig:
     quick: bool = False
     peers: tuple[str, ...] = ()
     #: The ceiling and /predict alternate this many times, each for phase_seconds / rounds.
-    ceiling_rounds: int = 4
+    ceiling_rounds: int = 10
 
     @property
     def run_dir(self) -> Path:
@@ -297,21 +297,23 @@ class Bench:
             figures.baseline = {"predict": result.as_dict(), "memory": self._memory(server)}
 
     def _interleaved(self, server: RunningServer) -> tuple[LoadResult, LoadResult]:
-        """The ceiling and /predict on the same process, alternating in short rounds.
+        """The ceiling and /predict on the same process, alternating in rounds of a second.
 
-        On a machine shared with other work the load changes from second to second; taking
-        turns spreads that over both sides of the ratio instead of favouring one.
+        On a machine shared with other work the speed of the core changes from second to
+        second (by a third here); taking turns that often, the first of each pair switched
+        every round, spreads that over both sides of the ratio instead of favouring one.
         """
         rounds = max(1, min(self.config.ceiling_rounds, int(self.config.phase_seconds)))
         seconds = max(1.0, self.config.phase_seconds / rounds)
         load = dataclasses.replace(self.config.load(), duration=seconds)
         runs: dict[str, list[LoadResult]] = {"ceiling": [], "predict": []}
-        for path, key in ((CEILING_PATH, "ceiling"), (PREDICT_PATH, "predict")):
+        pair = ((CEILING_PATH, "ceiling"), (PREDICT_PATH, "predict"))
+        for path, key in pair:
             if self.config.warmup_seconds > 0:
                 with contextlib.suppress(LoadError):
                     run_wrk(server.url + path, self.scripts[key], load, duration=self.config.warmup_seconds)  # fmt: skip
-        for _ in range(rounds):
-            for path, key in ((CEILING_PATH, "ceiling"), (PREDICT_PATH, "predict")):
+        for round_number in range(rounds):
+            for path, key in pair if round_number % 2 == 0 else pair[::-1]:
                 runs[key].append(self._timed(server, server.url + path, self.scripts[key], load))
         ceiling, predict = merge_runs(runs["ceiling"]), merge_runs(runs["predict"])
         for label, result in (("ceiling (constant)", ceiling), ("api /predict", predict)):
