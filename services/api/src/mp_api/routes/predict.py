@@ -17,6 +17,7 @@ from mp_api import metrics
 from mp_api.body import json_body
 from mp_api.problems import ApiProblem, describe_invalid_body
 from mp_api.raw import Endpoint, coalesced_route, raw_route
+from mp_api.registry import ModelRegistry
 from mp_api.routes.docs import PROFILE_EXAMPLE, error_responses, example
 from mp_api.services import Services
 from mp_api.wire import (
@@ -128,46 +129,60 @@ def _from_bytes(decoder: msgspec.json.Decoder[Any], answer: Callable[[Any], Any]
     return endpoint
 
 
-def build(services: Services) -> list[HTTPRouteHandler]:
-    registry, signer = services.registry, services.receipts
-    max_batch = services.settings.max_batch
-    batch_limit = services.config.batch_body_bytes(max_batch)
-    # The answerer of the serving model and the current second, made again when either changes.
-    made: list[Any] = [None, None, None]  # model, second, answerer
+class SingleAnswers:
+    """``/predict``'s answers: the bodies of one event-loop turn (see mp_api.coalesce) in, one
+    answer or error per body out, in order; a bad body is its own 400, also when no model
+    serves. The row answerer is made once per model and second (:func:`row_answerer`)."""
 
-    def current_answerer() -> RowAnswer:
-        loaded, second = registry.current(), int(time.time())
-        if made[0] is not loaded or made[1] != second:
-            made[:] = loaded, second, row_answerer(loaded, signer, second)
-        answer: RowAnswer = made[2]
+    def __init__(self, registry: ModelRegistry, signer: ReceiptSigner) -> None:
+        self._registry, self._signer = registry, signer
+        self._loaded: LoadedScorer | None = None
+        self._second = -1
+        self._answer: RowAnswer | None = None
+
+    def current(self) -> RowAnswer:
+        """The answerer of the serving model for this second (503 without a model)."""
+        loaded, second = self._registry.current(), int(time.time())
+        answer = self._answer
+        if answer is None or loaded is not self._loaded or second != self._second:
+            answer = self._answer = row_answerer(loaded, self._signer, second)
+            self._loaded, self._second = loaded, second
         return answer
 
-    decode_row, encode = msgspec.json.Decoder(PredictRow).decode, msgspec.json.encode
-
-    def refusal(body: bytes, unavailable: Exception) -> Exception:
-        """A body's 400 when it is invalid, else why no answer can be given."""
+    def __call__(self, bodies: Sequence[bytes]) -> list[bytes | Exception]:
         try:
-            decode_row(body)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return describe_invalid_body(exc, body, PredictRow)
-        return unavailable
-
-    def answer_bodies(bodies: Sequence[bytes]) -> list[bytes | Exception]:
-        """The /predict answers of one event-loop turn (mp_api.coalesce), in order, each body
-        its own: a bad body is its own 400, also when no model serves."""
-        try:
-            answer = current_answerer()
+            answer = self.current()
         except Exception as exc:  # no model: every valid body of the turn says why
-            return [refusal(body, exc) for body in bodies]
+            return [_refusal(body, exc) for body in bodies]
+        decode, encode = _decode_row, _encode
         answers: list[bytes | Exception] = []
         for body in bodies:
             try:
-                answers.append(encode(answer(decode_row(body).features)))
+                answers.append(encode(answer(decode(body).features)))
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 answers.append(describe_invalid_body(exc, body, PredictRow))
             except Exception as exc:  # this body's own failure (logged as a 500 by raw.py)
                 answers.append(exc)
         return answers
+
+
+_decode_row, _encode = msgspec.json.Decoder(PredictRow).decode, msgspec.json.encode
+
+
+def _refusal(body: bytes, unavailable: Exception) -> Exception:
+    """A body's 400 when it is invalid, else why no answer can be given."""
+    try:
+        _decode_row(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return describe_invalid_body(exc, body, PredictRow)
+    return unavailable
+
+
+def build(services: Services) -> list[HTTPRouteHandler]:
+    registry, signer = services.registry, services.receipts
+    max_batch = services.settings.max_batch
+    batch_limit = services.config.batch_body_bytes(max_batch)
+    singles = SingleAnswers(registry, signer)
 
     def answer_batch(data: BatchRows) -> BatchPredictionAnswer:
         rows = data.instances
@@ -196,7 +211,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
     # The typed handlers document the routes (OpenAPI) and hold their settings; the raw route
     # middleware answers their requests from the same answer_* functions (see mp_api.raw), and
     # /predict answers the requests of one event-loop turn together (see mp_api.coalesce).
-    serve_one = coalesced_route(answer_bodies, services.config.max_body_bytes)
+    serve_one = coalesced_route(singles, services.config.max_body_bytes)
     serve_batch = raw_route(_from_bytes(msgspec.json.Decoder(BatchRows), answer_batch), batch_limit)
 
     @post(
@@ -215,7 +230,7 @@ def build(services: Services) -> list[HTTPRouteHandler]:
         middleware=[serve_one],
     )
     async def predict(data: PredictBody) -> Prediction:
-        return current_answerer()(data.features)  # type: ignore[return-value]  # the same JSON
+        return singles.current()(data.features)  # type: ignore[return-value]  # the same JSON
 
     @post(
         "/predict/batch",
