@@ -3,7 +3,9 @@
 
 Measured for both batch routes' bodies (``/predict/batch`` rows, V2 named tensors) with the
 very functions the routes call, and split into decode, score and encode (the answer's JSON),
-so the report can say where an HTTP request's time goes beyond the limit.
+so the report can say where an HTTP request's time goes beyond the limit. Likewise for
+``/predict``: what answering one event-loop turn's bodies costs a row in a loop (decode, score,
+receipt, JSON), against what ``/predict`` costs over the ceiling in the server.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 #: Each figure is the best of this many repetitions of a loop of :data:`LOOPS` calls.
 REPEATS: Final = 5
 LOOPS: Final = 40
+#: /predict bodies answered together: about what one event-loop turn of the server holds under
+#: the benchmark's 32 connections (11 to 14 bodies, timed inside the server).
+TURN_BODIES: Final = 13
 
 
 @contextlib.contextmanager
@@ -40,14 +45,14 @@ def pinned(cpus: tuple[int, ...]) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def _cpu_us(call: Callable[[], Any]) -> float:
+def _cpu_us(call: Callable[[], Any], loops: int = LOOPS) -> float:
     """CPU microseconds per call: the best of :data:`REPEATS` loops (least disturbed)."""
     best = float("inf")
     for _ in range(REPEATS):
         started = time.process_time()
-        for _ in range(LOOPS):
+        for _ in range(loops):
             call()
-        best = min(best, (time.process_time() - started) / LOOPS * 1e6)
+        best = min(best, (time.process_time() - started) / loops * 1e6)
     return best
 
 
@@ -98,6 +103,7 @@ def measure_limit(
         routes["v2"]["encode_us"] = _cpu_us(
             lambda: msgspec.json.encode(inference_response("v0001", columns, v2_probability))
         )
+        single = _single_row_us(model, workload)
     for name, found in routes.items():
         found["limit_us"] = found["decode_us"] + found["score_us"]
         found["rows_per_s"] = BATCH_ROWS / found["limit_us"] * 1e6
@@ -106,4 +112,24 @@ def measure_limit(
             f"{found['score_us']:5.0f} us per {BATCH_ROWS} rows = {found['rows_per_s']:>12,.0f} "
             f"rows/s on one core (its answer: {found['encode_us']:.0f} us)"
         )
-    return {"rows": BATCH_ROWS, "cpus": list(config.server_cpus), **routes}
+    log(
+        f"  in-process /predict: {TURN_BODIES} bodies of one turn answered in {single:.2f} us a "
+        "row (decode, score, receipt, answer JSON)"
+    )
+    predict = {"bodies_per_turn": TURN_BODIES, "us_per_row": single}
+    return {"rows": BATCH_ROWS, "cpus": list(config.server_cpus), **routes, "predict": predict}
+
+
+def _single_row_us(model: BenchModel, workload: Workload) -> float:
+    """µs a row for /predict's own answers to :data:`TURN_BODIES` bodies (mp_api.coalesce)."""
+    from mp_api.registry import ModelRegistry
+    from mp_api.routes.predict import SingleAnswers
+    from mp_core.receipts import ReceiptSigner
+    from mp_core.stores import model_store
+
+    registry = ModelRegistry(model_store(settings_under(model.root)))
+    answers = SingleAnswers(registry, ReceiptSigner(BENCH_RECEIPT_KEY.encode()))
+    bodies = [body.encode() for body in workload.predict[:TURN_BODIES]]
+    if any(isinstance(answer, Exception) for answer in answers(bodies)):
+        raise RuntimeError("the benchmark's /predict bodies were not answered in process")
+    return _cpu_us(lambda: answers(bodies), loops=10 * LOOPS) / len(bodies)

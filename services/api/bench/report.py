@@ -98,6 +98,21 @@ def batch_breakdown(figures: Figures) -> dict[str, dict[str, float]]:
     return found
 
 
+def predict_breakdown(figures: Figures) -> dict[str, float]:
+    """Where a /predict request's server CPU goes, in microseconds: the ceiling's (the server,
+    the framework, the request read, the turn), the route's own rows as they cost in a loop,
+    and the rest (those rows' code and data cold in the server, the longer answer sent)."""
+    single = figures.limit.get("predict")
+    if not single:
+        return {}
+    total = float(figures.api["predict"]["cpu_us_per_request"])
+    parts = {
+        "ceiling_us": float(figures.ceiling["predict"]["cpu_us_per_request"]),
+        "rows_in_process_us": float(single["us_per_row"]),
+    }
+    return {"total_us": total, **parts, "rest_us": total - sum(parts.values())}
+
+
 def ratios(figures: Figures) -> dict[str, float]:
     api = figures.api
     predict = api["predict"]["requests_per_s"]
@@ -257,6 +272,7 @@ def as_json(figures: Figures) -> dict[str, Any]:
         "peers": figures.peers,
         "limit": figures.limit,
         "batch_breakdown": batch_breakdown(figures),
+        "predict_breakdown": predict_breakdown(figures),
         "ratios": ratios(figures),
         "other_load_cores_max": other_load(figures),
         "targets": [asdict(t) for t in found],

@@ -7,6 +7,7 @@ from services.api.bench.report import (
     best_batch,
     measured_peers,
     other_load,
+    predict_breakdown,
     ratios,
     server_winner,
     targets,
@@ -90,6 +91,14 @@ def render(figures: Figures) -> str:
                 f"    {route:<16} decode {part['decode_us']:6.0f} us + score {part['score_us']:5.0f} us"
                 f" = {part['rows_per_s']:>11,.0f} rows/s; answer JSON {part['encode_us']:.0f} us"
                 + (" (with its receipts)" if key == "batch" else "")
+            )
+        single = predict_breakdown(figures)
+        if single:
+            lines.append(
+                f"    over HTTP, /predict: {single['total_us']:,.0f} CPU us per request = the "
+                f"ceiling's {single['ceiling_us']:,.0f} + the row in process "
+                f"{single['rows_in_process_us']:.1f} + rest {single['rest_us']:,.1f} (the row's "
+                "code and data cold between turns, the longer answer)"
             )
         for route, parts in batch_breakdown(figures).items():
             lines.append(

@@ -74,6 +74,12 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
             limit[route]["decode_us"] + limit[route]["score_us"]
         )
     assert set(figures["batch_breakdown"]) == {"/predict/batch", "V2 infer"}
+    assert 0 < limit["predict"]["us_per_row"] < figures["predict_breakdown"]["total_us"]
+    single = figures["predict_breakdown"]
+    assert single["total_us"] == pytest.approx(api["predict"]["cpu_us_per_request"])
+    assert single["rest_us"] == pytest.approx(
+        single["total_us"] - single["ceiling_us"] - single["rows_in_process_us"]
+    )
     assert api["feedback"]["feedback_per_s"] > 0
     retrain = api["retrain"]
     assert _is_load(retrain["idle"]) and _is_load(retrain["during"])
