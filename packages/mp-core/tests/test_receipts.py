@@ -61,6 +61,7 @@ def test_every_kind_of_bad_receipt_names_the_field_and_the_rule() -> None:
         "é" + token: "a receipt returned by POST /predict",
         token + "!": "a receipt returned by POST /predict",  # not base64
         token[:-2] + " " + token[-1]: "a receipt returned by POST /predict",
+        "mpr3" + token[4:24]: "a receipt returned by POST /predict",  # too short for a mac
         signer.issue(VALUES, 0, 0.2, "v0001", NOW - 101): "RECEIPT_MAX_AGE",
         signer.issue(VALUES, 0, 0.2, "v0001", NOW + 61): "issued in the past",
     }

@@ -5,7 +5,7 @@ A receipt (format 3) is binary, and its text is standard base64 with padding::
     "mpr3" (three magic bytes) · payload · mac (16 bytes)
 
 so every receipt's text starts with ``mpr3``. The payload is what one answer says, packed
-little-endian (:data:`PAYLOAD_LAYOUT`)::
+little-endian (``_HEAD``, the version, then ``_ROW``)::
 
     issued_at u32 · version length u8 · version (UTF-8) · prediction u8 · probability f64 ·
     Age u16 · Gender u8 · Department u8 · CGPA, Sleep_Duration, Study_Hours,
@@ -79,7 +79,6 @@ NONCE_BITS: Final = 62  # a batch adds each row's index: stays below 2**64 (u64)
 #: The payload: the head (issued_at, length of the version that follows it), then the row.
 _HEAD: Final = struct.Struct("<IB")
 _ROW: Final = struct.Struct("<BdHBBdddddBQ")
-PAYLOAD_LAYOUT: Final = (_HEAD.format, "version", _ROW.format)
 #: Gender and Department are written as their places in these (the schema's own order).
 CATEGORY_CODES: Final = (GENDERS, DEPARTMENTS)
 _GENDER_CODE: Final = {level: i for i, level in enumerate(GENDERS)}
@@ -262,12 +261,12 @@ class ReceiptSigner:
             receipt = base64.b64decode(token, validate=True)
         except binascii.Error:  # not base64: nothing this service wrote
             raise _not_a_receipt() from None
+        if len(receipt) <= len(_MAGIC) + _MAC_BYTES:  # no room for a payload and its mac
+            raise _not_a_receipt()
         signed, mac = receipt[:-_MAC_BYTES], receipt[-_MAC_BYTES:]
         expected = self._keyed.copy()
         expected.update(signed)
-        if len(receipt) <= len(_MAGIC) + _MAC_BYTES or not hmac.compare_digest(
-            mac, expected.digest()
-        ):
+        if not hmac.compare_digest(mac, expected.digest()):
             raise _altered()
         return mac.hex(), lambda: _read_payload(signed[len(_MAGIC) :])
 
