@@ -23,6 +23,7 @@ from services.api.bench.model import BenchModel, settings_under
 from services.api.bench.workload import BATCH_ROWS, BENCH_RECEIPT_KEY, Workload
 
 if TYPE_CHECKING:
+    from mp_core.receipts import ReceiptSigner
     from services.api.bench.runner import BenchConfig
 
 #: Each figure is the best of this many repetitions of a loop of :data:`LOOPS` calls.
@@ -103,7 +104,7 @@ def measure_limit(
         routes["v2"]["encode_us"] = _cpu_us(
             lambda: msgspec.json.encode(inference_response("v0001", columns, v2_probability))
         )
-        single = _single_row_us(model, workload)
+        single = _single_row_us(model, workload, signer)
     for name, found in routes.items():
         found["limit_us"] = found["decode_us"] + found["score_us"]
         found["rows_per_s"] = BATCH_ROWS / found["limit_us"] * 1e6
@@ -120,15 +121,14 @@ def measure_limit(
     return {"rows": BATCH_ROWS, "cpus": list(config.server_cpus), **routes, "predict": predict}
 
 
-def _single_row_us(model: BenchModel, workload: Workload) -> float:
+def _single_row_us(model: BenchModel, workload: Workload, signer: ReceiptSigner) -> float:
     """µs a row for /predict's own answers to :data:`TURN_BODIES` bodies (mp_api.coalesce)."""
     from mp_api.registry import ModelRegistry
     from mp_api.routes.predict import SingleAnswers
-    from mp_core.receipts import ReceiptSigner
     from mp_core.stores import model_store
 
     registry = ModelRegistry(model_store(settings_under(model.root)))
-    answers = SingleAnswers(registry, ReceiptSigner(BENCH_RECEIPT_KEY.encode()))
+    answers = SingleAnswers(registry, signer)
     bodies = [body.encode() for body in workload.predict[:TURN_BODIES]]
     if any(isinstance(answer, Exception) for answer in answers(bodies)):
         raise RuntimeError("the benchmark's /predict bodies were not answered in process")
